@@ -1,0 +1,2 @@
+//! geo
+pub mod countries;

@@ -1,0 +1,3 @@
+//! geotracker
+#![forbid(unsafe_code)]
+pub mod geo;
