@@ -172,8 +172,8 @@ fn read_asn(path: &Path) -> Vec<AsnRange> {
 }
 
 fn read_city(path: &Path) -> Vec<SourceNet> {
-    let reader =
-        maxminddb::Reader::open_readfile(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let reader = maxminddb::Reader::open_readfile(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut nets = Vec::new();
     for item in reader.networks(Default::default()).expect("networks") {
         let item = item.expect("network");
@@ -209,7 +209,11 @@ fn range_to_cidrs(mut first: u128, last: u128, width: u8) -> Vec<(u128, u8)> {
         };
         let k = align.min(fits);
         out.push((first, width - k as u8));
-        let size_minus_one = if k == 128 { u128::MAX } else { (1u128 << k) - 1 };
+        let size_minus_one = if k == 128 {
+            u128::MAX
+        } else {
+            (1u128 << k) - 1
+        };
         if first + size_minus_one >= last {
             return out;
         }
@@ -244,7 +248,10 @@ fn geoip2_record(src: &FlatCity, asn: Option<&AsnRange>) -> Value {
         pairs.push(("location".into(), Value::Map(location)));
     }
     if !src.postcode.is_empty() {
-        pairs.push(("postal".into(), Value::map([("code", Value::str(&src.postcode))])));
+        pairs.push((
+            "postal".into(),
+            Value::map([("code", Value::str(&src.postcode))]),
+        ));
     }
     let subdivisions: Vec<Value> = [&src.state1, &src.state2]
         .into_iter()

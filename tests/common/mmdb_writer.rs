@@ -92,7 +92,10 @@ impl Writer {
             (IpAddr::V6(v6), 6) => (u128::from(v6), prefix_len),
             (IpAddr::V6(_), _) => panic!("an IPv6 network in an IPv4 database"),
         };
-        assert!(len >= 1, "the whole address space cannot be one record here");
+        assert!(
+            len >= 1,
+            "the whole address space cannot be one record here"
+        );
         let offset = self.store_record(record);
         let mut node = 0;
         for depth in 0..len {
@@ -106,7 +109,11 @@ impl Writer {
                 // Descend into a new node; a network stored here before covers both halves.
                 other => {
                     let next = self.nodes.len();
-                    let fill = if let Child::Data(_) = other { other } else { Child::Empty };
+                    let fill = if let Child::Data(_) = other {
+                        other
+                    } else {
+                        Child::Empty
+                    };
                     self.nodes.push([fill, fill]);
                     self.nodes[node][bit] = Child::Node(next);
                     next

@@ -1,0 +1,588 @@
+//! The command lines of the three examples: parsing them, and starting what they ask for.
+//!
+//! The examples in `examples/` are a few lines each: parse with `*Options::parse`, print the
+//! usage and exit with code 2 on a bad command line, otherwise call `run_*`. Parsing is done by
+//! hand (`--flag value` or `--flag=value`) to keep the dependency list to what the course uses.
+
+use crate::client::{self, Answer, ClientError};
+use crate::geo::ip_api::{self, IpApi};
+use crate::geo::mmdb::MmdbGeolocator;
+use crate::geo::Geolocator;
+use crate::iplog::LogFile;
+use crate::protocol::{Request, Timeouts};
+use crate::public_ip::{self, PublicIp};
+use crate::router::{self, Router, RouterConfig};
+use crate::server::{self, Server, ServerConfig};
+use crate::shutdown::Shutdown;
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::sync::{mpsc, Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+
+/// A command line that cannot be run; the message says what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// The arguments still to be read.
+struct Args {
+    rest: VecDeque<String>,
+}
+
+impl Args {
+    fn new(args: impl IntoIterator<Item = String>) -> Args {
+        let mut rest = VecDeque::new();
+        for arg in args {
+            // --flag=value is read as --flag value.
+            match arg.split_once('=') {
+                Some((flag, value)) if flag.starts_with("--") => {
+                    rest.push_back(flag.to_string());
+                    rest.push_back(value.to_string());
+                }
+                _ => rest.push_back(arg),
+            }
+        }
+        Args { rest }
+    }
+
+    fn next(&mut self) -> Option<String> {
+        self.rest.pop_front()
+    }
+
+    fn value<T: FromStr>(&mut self, flag: &str, what: &str) -> Result<T, UsageError> {
+        let text = self
+            .next()
+            .ok_or_else(|| UsageError(format!("{flag} needs {what}")))?;
+        text.parse()
+            .map_err(|_| UsageError(format!("{flag}: {text:?} is not {what}")))
+    }
+}
+
+/// Which geolocation source a router's or server's servers use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GeoChoice {
+    /// A MaxMind-format City database: the bundled sample, or the file given.
+    Offline(Option<PathBuf>),
+    /// ip-api.com, or a service with its API at this base URL.
+    IpApi(String),
+}
+
+impl GeoChoice {
+    /// Opens the source. A database that cannot be used is reported here, at start-up.
+    pub fn open(&self) -> Result<Arc<dyn Geolocator>, String> {
+        match self {
+            GeoChoice::Offline(None) => MmdbGeolocator::bundled()
+                .map(|g| Arc::new(g) as Arc<dyn Geolocator>)
+                .map_err(|e| e.to_string()),
+            GeoChoice::Offline(Some(path)) => MmdbGeolocator::open(path)
+                .map(|g| Arc::new(g) as Arc<dyn Geolocator>)
+                .map_err(|e| e.to_string()),
+            GeoChoice::IpApi(url) => Ok(Arc::new(IpApi::new(url, Duration::from_secs(3)))),
+        }
+    }
+}
+
+/// The options the server and the router's in-process servers share.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct GeoFlags {
+    source: Option<String>,
+    db: Option<PathBuf>,
+    url: Option<String>,
+}
+
+impl GeoFlags {
+    /// Reads one geolocation flag if `flag` is one; `Ok(false)` if it is not.
+    fn take(&mut self, flag: &str, args: &mut Args) -> Result<bool, UsageError> {
+        match flag {
+            "--geo" => self.source = Some(args.value(flag, "offline or ip-api")?),
+            "--geo-db" => self.db = Some(args.value(flag, "a database path")?),
+            "--geo-url" => self.url = Some(args.value(flag, "a URL")?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn choice(self) -> Result<GeoChoice, UsageError> {
+        match self.source.as_deref() {
+            None | Some("offline") => {
+                if self.url.is_some() {
+                    return Err(UsageError("--geo-url goes with --geo ip-api".into()));
+                }
+                Ok(GeoChoice::Offline(self.db))
+            }
+            Some("ip-api") => {
+                if self.db.is_some() {
+                    return Err(UsageError("--geo-db goes with --geo offline".into()));
+                }
+                Ok(GeoChoice::IpApi(
+                    self.url.unwrap_or_else(|| ip_api::DEFAULT_URL.to_string()),
+                ))
+            }
+            Some(other) => Err(UsageError(format!(
+                "--geo: {other:?} is not offline or ip-api"
+            ))),
+        }
+    }
+}
+
+fn parse_port(text: &str, flag: &str) -> Result<u16, UsageError> {
+    text.parse().map_err(|_| {
+        UsageError(format!(
+            "{flag}: {text:?} is not a port number (0 to 65535)"
+        ))
+    })
+}
+
+/// Usage of `cargo run --example server`.
+pub const SERVER_USAGE: &str = "\
+usage: cargo run --example server -- [--port P] [--bind IP] [--public-ip IPV4]
+                                     [--geo offline|ip-api] [--geo-db CITY.mmdb] [--geo-url URL]
+                                     [--log FILE | --no-log] [--quiet]
+  --port P        port to listen on (default 12347)
+  --bind IP       address to listen on (default 127.0.0.1; 0.0.0.0 for other machines)
+  --public-ip A   first public address of the NAT pool (default: ask ipify, else 117.222.175.180)
+  --geo SOURCE    offline (default: the bundled or --geo-db database) or ip-api (ip-api.com)
+  --log FILE      JSON log of IP tables (default geotracker-server-<port>.json)";
+
+/// Options of `cargo run --example server`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// Listening address.
+    pub bind: SocketAddr,
+    /// `--public-ip`, if given.
+    pub public_ip: Option<Ipv4Addr>,
+    /// Geolocation source.
+    pub geo: GeoChoice,
+    /// Log file.
+    pub log: LogFile,
+    /// No progress lines.
+    pub quiet: bool,
+}
+
+impl ServerOptions {
+    /// Parses the arguments after the program name.
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<ServerOptions, UsageError> {
+        let mut args = Args::new(args);
+        let (mut ip, mut port) = (IpAddr::from([127, 0, 0, 1]), server::DEFAULT_PORT);
+        let mut public_ip = None;
+        let mut geo = GeoFlags::default();
+        let mut log = LogFile::DefaultIn(PathBuf::from("."));
+        let mut quiet = false;
+        while let Some(flag) = args.next() {
+            if geo.take(&flag, &mut args)? {
+                continue;
+            }
+            match flag.as_str() {
+                "--port" => port = parse_port(&args.value::<String>(&flag, "a port")?, &flag)?,
+                "--bind" => ip = args.value(&flag, "an IP address")?,
+                "--public-ip" => public_ip = Some(args.value(&flag, "an IPv4 address")?),
+                "--log" => log = LogFile::At(args.value(&flag, "a file path")?),
+                "--no-log" => log = LogFile::None,
+                "--quiet" => quiet = true,
+                other => return Err(UsageError(format!("unknown argument {other:?}"))),
+            }
+        }
+        Ok(ServerOptions {
+            bind: SocketAddr::new(ip, port),
+            public_ip,
+            geo: geo.choice()?,
+            log,
+            quiet,
+        })
+    }
+}
+
+/// Usage of `cargo run --example router`.
+pub const ROUTER_USAGE: &str = "\
+usage: cargo run --example router -- [--port P] [--bind IP] [--hold-secs N]
+                                     [--servers A:P,B:P,C:P,D:P | --server-port P]
+                                     [--public-ip IPV4] [--geo offline|ip-api] [--geo-db CITY.mmdb]
+                                     [--geo-url URL] [--log-dir DIR] [--log FILE | --no-log] [--quiet]
+  --port P          port to listen on (default 9020)
+  --bind IP         address to listen on (default 127.0.0.1; 0.0.0.0 for other machines)
+  --hold-secs N     keep each slot N seconds after answering (default 0; the original used 5)
+  --servers LIST    forward to these servers instead of starting four in this process
+  --server-port P   first port of the four in-process servers (default 12347; 0 = any free)
+  --log-dir DIR     where geotracker-router.json and geotracker-server-<port>.json go (default .)
+  --log FILE        the router's own log file
+  (--public-ip, --geo, --geo-db, --geo-url: as for the server, for the in-process servers)";
+
+/// Options of `cargo run --example router`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterOptions {
+    /// Listening address.
+    pub bind: SocketAddr,
+    /// `--servers`, if given; otherwise four servers are started in-process.
+    pub servers: Option<Vec<SocketAddr>>,
+    /// First port of the in-process servers.
+    pub server_port: u16,
+    /// `--hold-secs`.
+    pub hold: Duration,
+    /// Folder for the default log names.
+    pub log_dir: PathBuf,
+    /// The router's log, if not the default.
+    pub log: Option<LogFile>,
+    /// `--public-ip` for the in-process servers.
+    pub public_ip: Option<Ipv4Addr>,
+    /// Geolocation of the in-process servers.
+    pub geo: GeoChoice,
+    /// No progress lines.
+    pub quiet: bool,
+}
+
+/// How many servers the router starts in-process: the original's four VMs.
+pub const LOCAL_SERVERS: u16 = 4;
+
+impl RouterOptions {
+    /// Parses the arguments after the program name.
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<RouterOptions, UsageError> {
+        let mut args = Args::new(args);
+        let (mut ip, mut port) = (IpAddr::from([127, 0, 0, 1]), router::DEFAULT_PORT);
+        let mut opts = RouterOptions {
+            bind: SocketAddr::new(ip, port),
+            servers: None,
+            server_port: server::DEFAULT_PORT,
+            hold: Duration::ZERO,
+            log_dir: PathBuf::from("."),
+            log: None,
+            public_ip: None,
+            geo: GeoChoice::Offline(None),
+            quiet: false,
+        };
+        let mut geo = GeoFlags::default();
+        while let Some(flag) = args.next() {
+            if geo.take(&flag, &mut args)? {
+                continue;
+            }
+            match flag.as_str() {
+                "--port" => port = parse_port(&args.value::<String>(&flag, "a port")?, &flag)?,
+                "--bind" => ip = args.value(&flag, "an IP address")?,
+                "--hold-secs" => {
+                    opts.hold = Duration::from_secs(args.value(&flag, "a whole number of seconds")?)
+                }
+                "--servers" => {
+                    let list: String = args.value(&flag, "a comma-separated list of ADDR:PORT")?;
+                    let servers = list
+                        .split(',')
+                        .map(|s| {
+                            s.trim().parse::<SocketAddr>().map_err(|_| {
+                                UsageError(format!("--servers: {s:?} is not an ADDR:PORT"))
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    opts.servers = Some(servers);
+                }
+                "--server-port" => {
+                    opts.server_port = parse_port(&args.value::<String>(&flag, "a port")?, &flag)?;
+                    if opts.server_port > u16::MAX - LOCAL_SERVERS {
+                        return Err(UsageError(
+                            "--server-port: too high for four servers".into(),
+                        ));
+                    }
+                }
+                "--log-dir" => opts.log_dir = args.value(&flag, "a folder")?,
+                "--log" => opts.log = Some(LogFile::At(args.value(&flag, "a file path")?)),
+                "--no-log" => opts.log = Some(LogFile::None),
+                "--public-ip" => opts.public_ip = Some(args.value(&flag, "an IPv4 address")?),
+                "--quiet" => opts.quiet = true,
+                other => return Err(UsageError(format!("unknown argument {other:?}"))),
+            }
+        }
+        opts.bind = SocketAddr::new(ip, port);
+        opts.geo = geo.choice()?;
+        if opts.servers.is_some()
+            && (opts.public_ip.is_some() || opts.geo != GeoChoice::Offline(None))
+        {
+            return Err(UsageError(
+                "--public-ip and --geo* configure in-process servers; with --servers, give them to each server".into(),
+            ));
+        }
+        Ok(opts)
+    }
+}
+
+/// Usage of `cargo run --example client`.
+pub const CLIENT_USAGE: &str = "\
+usage: cargo run --example client -- [IP] [--router ADDR:PORT] [--clients N] [--json]
+                                     [--timeout-secs N]
+  IP              look this address up instead of \"my location\"
+  --router A:P    the router (default 127.0.0.1:9020)
+  --clients N     run N clients at once and print one row each (default 1)
+  --json          print the raw reply line(s)
+  --timeout-secs  give up on a silent router after N seconds (default 120)";
+
+/// Options of `cargo run --example client`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// The router.
+    pub router: SocketAddr,
+    /// What to ask.
+    pub request: Request,
+    /// How many clients at once.
+    pub clients: usize,
+    /// Print raw replies.
+    pub json: bool,
+    /// Read timeout (the wait in the queue counts).
+    pub timeout: Duration,
+}
+
+impl ClientOptions {
+    /// Parses the arguments after the program name.
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<ClientOptions, UsageError> {
+        let mut args = Args::new(args);
+        let mut opts = ClientOptions {
+            router: client::DEFAULT_ROUTER
+                .parse()
+                .map_err(|_| UsageError("bad default router".into()))?,
+            request: Request::MyLocation,
+            clients: 1,
+            json: false,
+            timeout: Duration::from_secs(120),
+        };
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--router" => opts.router = args.value(&arg, "an ADDR:PORT")?,
+                "--clients" => {
+                    opts.clients = args.value(&arg, "a number of clients")?;
+                    if opts.clients == 0 {
+                        return Err(UsageError("--clients must be at least 1".into()));
+                    }
+                }
+                "--json" => opts.json = true,
+                "--timeout-secs" => {
+                    opts.timeout = Duration::from_secs(args.value(&arg, "a number of seconds")?)
+                }
+                flag if flag.starts_with("--") => {
+                    return Err(UsageError(format!("unknown argument {flag:?}")))
+                }
+                text => {
+                    opts.request = Request::parse(text).map_err(|e| UsageError(e.to_string()))?
+                }
+            }
+        }
+        Ok(opts)
+    }
+}
+
+/// Runs a server until Ctrl-C. Exit code 0 when its table was written, 1 on any failure.
+pub fn run_server(opts: ServerOptions) -> ExitCode {
+    let geo = match opts.geo.open() {
+        Ok(geo) => geo,
+        Err(e) => return fail(&format!("server: {e}")),
+    };
+    let public = public_ip::resolve(
+        opts.public_ip,
+        public_ip::IPIFY_URL,
+        public_ip::IPIFY_TIMEOUT,
+    );
+    let shutdown = match Shutdown::on_signals() {
+        Ok(s) => s,
+        Err(e) => return fail(&format!("server: cannot install the Ctrl-C handler: {e}")),
+    };
+    let mut config = ServerConfig::new(opts.bind, public.addr);
+    config.log = opts.log;
+    config.quiet = opts.quiet;
+    let server = match Server::bind(config, Arc::clone(&geo), shutdown) {
+        Ok(s) => s,
+        Err(e) => return fail(&format!("server: cannot listen on {}: {e}", opts.bind)),
+    };
+    announce("server", &public, geo.name());
+    let report = server.run();
+    exit_code(report.log.as_ref().map(|r| r.is_ok()))
+}
+
+/// Runs a router (and, unless `--servers` was given, four servers) until Ctrl-C.
+pub fn run_router(opts: RouterOptions) -> ExitCode {
+    let shutdown = match Shutdown::on_signals() {
+        Ok(s) => s,
+        Err(e) => return fail(&format!("router: cannot install the Ctrl-C handler: {e}")),
+    };
+    let local_ip = IpAddr::from([127, 0, 0, 1]);
+    let mut local_servers = Vec::new();
+    let servers = match &opts.servers {
+        Some(list) => list.clone(),
+        None => {
+            let geo = match opts.geo.open() {
+                Ok(geo) => geo,
+                Err(e) => return fail(&format!("router: {e}")),
+            };
+            let public = public_ip::resolve(
+                opts.public_ip,
+                public_ip::IPIFY_URL,
+                public_ip::IPIFY_TIMEOUT,
+            );
+            for i in 0..LOCAL_SERVERS {
+                let port = if opts.server_port == 0 {
+                    0
+                } else {
+                    opts.server_port + i
+                };
+                let mut config = ServerConfig::new(SocketAddr::new(local_ip, port), public.addr);
+                config.log = LogFile::DefaultIn(opts.log_dir.clone());
+                config.quiet = opts.quiet;
+                match Server::bind(config, Arc::clone(&geo), Arc::clone(&shutdown)) {
+                    Ok(server) => local_servers.push(server),
+                    Err(e) => {
+                        return fail(&format!(
+                            "router: cannot start the in-process server on port {port}: {e}"
+                        ))
+                    }
+                }
+            }
+            announce("servers", &public, geo.name());
+            local_servers.iter().map(Server::local_addr).collect()
+        }
+    };
+    let mut config = RouterConfig::new(opts.bind, servers);
+    config.hold = opts.hold;
+    config.log = opts
+        .log
+        .clone()
+        .unwrap_or_else(|| LogFile::DefaultIn(opts.log_dir.clone()));
+    config.quiet = opts.quiet;
+    // Bound before the servers start, so a router that cannot listen leaves no server logs.
+    let router = match Router::bind(config, Arc::clone(&shutdown)) {
+        Ok(r) => r,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let mut handles = Vec::new();
+    for server in local_servers {
+        match server.spawn() {
+            Ok(handle) => handles.push(handle),
+            Err(e) => {
+                shutdown.request();
+                return fail(&format!("router: cannot start a server thread: {e}"));
+            }
+        }
+    }
+    println!("router: press Ctrl-C to stop and write the IP tables");
+    let report = router.run();
+    let mut all_written = report.log.as_ref().map(|r| r.is_ok());
+    for handle in handles {
+        match handle.join() {
+            Ok(server_report) => {
+                if let Some(Err(_)) = server_report.log {
+                    all_written = Some(false);
+                }
+            }
+            Err(_) => all_written = Some(false),
+        }
+    }
+    exit_code(all_written)
+}
+
+/// Asks the router once, or `--clients N` times at once, and prints the answers.
+pub fn run_client(opts: ClientOptions) -> ExitCode {
+    let timeouts = Timeouts {
+        read: opts.timeout,
+        ..Timeouts::default()
+    };
+    if opts.clients == 1 {
+        let result = client::ask(opts.router, opts.request, &timeouts, |position| {
+            if !opts.json {
+                println!("All servers are busy: you are number {position} in the queue...");
+            }
+        });
+        return match result {
+            Ok(answer) if opts.json => {
+                println!("{}", answer.raw);
+                ExitCode::SUCCESS
+            }
+            Ok(answer) => {
+                print!("{}", client::details(&answer));
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&format!("client: {e}")),
+        };
+    }
+
+    // N clients at once: each thread connects when all are ready, and reports back.
+    let start = Arc::new(Barrier::new(opts.clients));
+    let (done, results) = mpsc::channel::<(usize, Result<Answer, ClientError>)>();
+    for n in 1..=opts.clients {
+        let (start, done) = (Arc::clone(&start), done.clone());
+        let spawned = thread::Builder::new()
+            .name(format!("client-{n}"))
+            .spawn(move || {
+                // All clients are released together, so they really compete for the slots.
+                start.wait();
+                let _ = done.send((n, client::ask(opts.router, opts.request, &timeouts, |_| {})));
+            });
+        if let Err(e) = spawned {
+            return fail(&format!("client: cannot start client thread {n}: {e}"));
+        }
+    }
+    drop(done);
+    if !opts.json {
+        println!("{}", client::row_header());
+    }
+    let mut failed = 0;
+    // Rows in the order the answers arrive: the waiting clients come last.
+    for (n, result) in results {
+        match result {
+            Ok(answer) if opts.json => println!("{}", answer.raw),
+            Ok(answer) => println!("{}", client::row(n, &answer)),
+            Err(e) => {
+                failed += 1;
+                eprintln!("client {n}: {e}");
+            }
+        }
+    }
+    if failed > 0 {
+        return fail(&format!(
+            "client: {failed} of {} clients got no answer",
+            opts.clients
+        ));
+    }
+    ExitCode::SUCCESS
+}
+
+fn announce(who: &str, public: &PublicIp, geo: &str) {
+    println!("{who}: NAT pool starts at {public}");
+    println!("{who}: geolocation source: {geo}");
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("{message}");
+    ExitCode::FAILURE
+}
+
+/// 0 if every configured log was written (or none was configured), 1 otherwise.
+fn exit_code(all_written: Option<bool>) -> ExitCode {
+    if all_written == Some(false) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Parses `std::env::args()` with `parse`, or prints the error and `usage` and exits with 2.
+pub fn parse_or_exit<T>(
+    parse: impl FnOnce(Vec<String>) -> Result<T, UsageError>,
+    usage: &str,
+) -> T {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{usage}");
+        std::process::exit(0);
+    }
+    match parse(args) {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("error: {e}\n{usage}");
+            std::process::exit(2);
+        }
+    }
+}

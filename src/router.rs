@@ -1,0 +1,391 @@
+//! The router: gives each client the first free server slot and relays the answer.
+//!
+//! The original `router.py` knew four server addresses (four Azure VMs) and guarded them with
+//! `Semaphore(4)`. For each client it started a thread that acquired the semaphore, took the
+//! first free address (`check()`), appended `[addr, server]` to its IP table, forwarded the
+//! request, sent the answer back, slept 5 seconds still holding the slot (so that the semaphore
+//! could be seen working) and released it.
+//!
+//! [`Router`] does the same, per client thread ([`Router::spawn`] starts it):
+//!
+//! 1. read the client's request line, and refuse a malformed one before it takes a slot;
+//! 2. [`SlotSemaphore::enter`]: a slot now, or a place in the queue, which the client is told
+//!    with a notice line before the thread blocks in [`QueuePlace::wait`];
+//! 3. record `[client, server]` in the [`IpTable`];
+//! 4. forward the request to the slot's server and read its reply;
+//! 5. add `"router": {"slot", "server", "queue_position", "waited_ms"}` and send it on;
+//! 6. hold the slot for `hold` (`--hold-secs`, 0 by default; the original's `time.sleep(5)`);
+//! 7. drop the [`Permit`], which frees the slot and wakes the queue.
+//!
+//! No lock is held across socket I/O: the semaphore's lock is taken and released inside
+//! `enter`/`wait`/`drop`, and the table's inside `push`, and never one inside the other, so the
+//! two cannot deadlock.
+//!
+//! [`QueuePlace::wait`]: crate::semaphore::QueuePlace::wait
+
+use crate::accept::accept_loop;
+use crate::iplog::{self, Appended, LogError, LogFile};
+use crate::iptable::{print_table, IpTable, RouterEntry};
+use crate::protocol::{
+    self, LineError, LineReader, QueuedNotice, Request, Timeouts, MAX_REPLY_LINE, MAX_REQUEST_LINE,
+};
+use crate::reply::{Reply, Served};
+use crate::semaphore::{Admission, Permit, SlotSemaphore};
+use crate::server::{report_log, DRAIN_LIMIT};
+use crate::shutdown::{InFlight, Shutdown};
+use serde_json::{Map, Value};
+use std::fmt;
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+/// The original's router port.
+pub const DEFAULT_PORT: u16 = 9020;
+
+/// The default log file of the router.
+pub const DEFAULT_LOG_NAME: &str = "geotracker-router.json";
+
+/// How to run a router.
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    /// Address to listen on; port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// The servers, one per slot (four in the original).
+    pub servers: Vec<SocketAddr>,
+    /// How long a client keeps its slot after its answer was sent.
+    pub hold: Duration,
+    /// JSON log to append the table to when stopping; the default name is
+    /// [`DEFAULT_LOG_NAME`].
+    pub log: LogFile,
+    /// Timeouts for the sockets to clients and to servers.
+    pub timeouts: Timeouts,
+    /// No progress lines; the table is still printed on exit.
+    pub quiet: bool,
+}
+
+impl RouterConfig {
+    /// A router on `bind` over `servers`, no hold, no log file, default timeouts.
+    pub fn new(bind: SocketAddr, servers: Vec<SocketAddr>) -> RouterConfig {
+        RouterConfig {
+            bind,
+            servers,
+            hold: Duration::ZERO,
+            log: LogFile::None,
+            timeouts: Timeouts::default(),
+            quiet: false,
+        }
+    }
+}
+
+/// What a router leaves behind when it stops.
+#[derive(Debug)]
+pub struct RouterReport {
+    /// The IP table, in the order clients were given slots.
+    pub table: Vec<RouterEntry>,
+    /// The outcome of appending it to the log, if a log was configured.
+    pub log: Option<Result<Appended, LogError>>,
+}
+
+/// A bound router, ready to [`Router::run`] or [`Router::spawn`].
+pub struct Router {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+/// What every client thread shares.
+struct Shared {
+    config: RouterConfig,
+    /// The port actually bound.
+    port: u16,
+    /// One slot per server; see [`crate::semaphore`].
+    slots: SlotSemaphore,
+    /// `[client, server]` rows; see [`crate::iptable`].
+    table: IpTable<RouterEntry>,
+    shutdown: Arc<Shutdown>,
+    in_flight: Arc<InFlight>,
+}
+
+/// A router running on its own thread.
+pub struct RouterHandle {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    thread: JoinHandle<RouterReport>,
+}
+
+impl RouterHandle {
+    /// Waits for the router to stop (after its shutdown is requested) and returns its report.
+    pub fn join(self) -> thread::Result<RouterReport> {
+        self.thread.join()
+    }
+}
+
+/// Why a router cannot be configured as asked.
+#[derive(Debug)]
+pub enum RouterError {
+    /// No server addresses were given.
+    NoServers,
+    /// The listening socket could not be bound.
+    Bind(SocketAddr, io::Error),
+}
+
+impl fmt::Display for RouterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RouterError::NoServers => write!(f, "router: no servers to forward to"),
+            RouterError::Bind(addr, e) => write!(f, "router: cannot listen on {addr}: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RouterError {}
+
+impl Router {
+    /// Binds the listening socket and prints the original's start-up lines.
+    pub fn bind(config: RouterConfig, shutdown: Arc<Shutdown>) -> Result<Router, RouterError> {
+        if config.servers.is_empty() {
+            return Err(RouterError::NoServers);
+        }
+        let listener =
+            TcpListener::bind(config.bind).map_err(|e| RouterError::Bind(config.bind, e))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| RouterError::Bind(config.bind, e))?
+            .port();
+        if !config.quiet {
+            println!("router: socket bound to port {port}");
+            println!("router: socket is listening");
+            let servers: Vec<String> = config.servers.iter().map(|s| s.to_string()).collect();
+            println!(
+                "router: {} server slots: {}; each client keeps its slot {:?} after its answer",
+                servers.len(),
+                servers.join(", "),
+                config.hold
+            );
+        }
+        Ok(Router {
+            listener,
+            shared: Arc::new(Shared {
+                slots: SlotSemaphore::new(config.servers.len()),
+                config,
+                port,
+                table: IpTable::new(),
+                shutdown,
+                in_flight: InFlight::new(),
+            }),
+        })
+    }
+
+    /// The address the router listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.shared.config.bind.ip(), self.shared.port)
+    }
+
+    /// Serves until shutdown is requested, then waits for the clients in flight (at most
+    /// [`DRAIN_LIMIT`]), prints the table and appends it to the log.
+    pub fn run(self) -> RouterReport {
+        let shared = Arc::clone(&self.shared);
+        accept_loop(
+            &self.listener,
+            &self.shared.shutdown,
+            &self.shared.in_flight,
+            |peer| format!("client-{peer}"),
+            move |stream, peer| shared.serve(stream, peer),
+        );
+        drop(self.listener);
+        let unfinished = self.shared.in_flight.wait_idle(DRAIN_LIMIT);
+        if unfinished > 0 {
+            eprintln!(
+                "router: {unfinished} client(s) still being served after {DRAIN_LIMIT:?}; stopping anyway"
+            );
+        }
+        let table = self.shared.table.snapshot();
+        print_table("router", &table);
+        let log = self.shared.config.log.path(DEFAULT_LOG_NAME).map(|path| {
+            let outcome = iplog::append_run(&path, &table);
+            report_log("router", &outcome);
+            outcome
+        });
+        RouterReport { table, log }
+    }
+
+    /// Runs the router on a new thread named `router-<port>`.
+    pub fn spawn(self) -> io::Result<RouterHandle> {
+        let addr = self.local_addr();
+        // The router's accept loop.
+        let thread = thread::Builder::new()
+            .name(format!("router-{}", self.shared.port))
+            .spawn(move || self.run())?;
+        Ok(RouterHandle { addr, thread })
+    }
+
+    /// Free slots now (a snapshot, for tests and monitoring).
+    pub fn free_slots(&self) -> usize {
+        self.shared.slots.available()
+    }
+}
+
+impl Shared {
+    fn say(&self, line: fmt::Arguments<'_>) {
+        if !self.config.quiet {
+            println!("router: {line}");
+        }
+    }
+
+    /// Serves one client (the original's `threaded(c, addr)`).
+    fn serve(&self, stream: TcpStream, client: SocketAddr) {
+        if self.config.timeouts.apply(&stream).is_err() {
+            return;
+        }
+        self.say(format_args!(
+            "Connected to : {} : {}",
+            client.ip(),
+            client.port()
+        ));
+
+        // 1. The request, checked before it may take a slot.
+        let mut reader = LineReader::new(&stream);
+        let request = match reader.read_line(MAX_REQUEST_LINE) {
+            Ok(line) => Request::parse(&line),
+            Err(LineError::Closed) => Ok(Request::MyLocation),
+            Err(e) => {
+                send(&stream, &Reply::fail("", format!("bad request: {e}")));
+                return;
+            }
+        };
+        let request = match request {
+            Ok(request) => request,
+            Err(invalid) => {
+                send(&stream, &Reply::fail(invalid.text, "invalid query"));
+                return;
+            }
+        };
+
+        // 2. A slot, now or after queueing.
+        let permit = match self.slots.enter() {
+            Admission::Granted(permit) => permit,
+            Admission::Queued(place) => {
+                self.say(format_args!(
+                    "all {} servers busy: {client} waits, number {} in the queue",
+                    self.config.servers.len(),
+                    place.position()
+                ));
+                let notice = QueuedNotice::new(place.position());
+                if protocol::write_json_line(&mut &stream, &notice).is_err() {
+                    // The client is gone: dropping `place` gives up its place in the queue.
+                    return;
+                }
+                place.wait()
+            }
+        };
+        self.forward(&stream, client, request, &permit);
+
+        // 6. The original's time.sleep(5): the slot stays taken, so others queue meanwhile.
+        if !self.config.hold.is_zero() {
+            self.shutdown.sleep(self.config.hold);
+        }
+        // 7. `permit` is dropped here: the slot is free and the queue is woken.
+    }
+
+    /// Steps 3 to 5: record, forward, relay.
+    fn forward(&self, stream: &TcpStream, client: SocketAddr, request: Request, permit: &Permit) {
+        let slot = permit.slot();
+        let server = self.config.servers[slot];
+        // 3. The IP table (its own lock, taken and released inside `push`).
+        self.table.push(RouterEntry { client, server });
+        self.say(format_args!(
+            "{client} -> slot {slot} (server {server}), waited {} ms",
+            permit.waited().as_millis()
+        ));
+
+        // 4. Ask the server.
+        let mut reply = match ask_server(server, request, &self.config.timeouts) {
+            Ok(object) => object,
+            Err(e) => {
+                let query = match request {
+                    Request::Lookup(ip) => ip.to_string(),
+                    Request::MyLocation => String::new(),
+                };
+                self.say(format_args!("server {server} failed: {e}"));
+                to_object(&Reply::fail(query, format!("server {server} failed: {e}")))
+            }
+        };
+
+        // 5. Say who served the client, and pass the answer on.
+        let served = Served {
+            slot,
+            server: server.to_string(),
+            queue_position: permit.queue_position(),
+            waited_ms: u64::try_from(permit.waited().as_millis()).unwrap_or(u64::MAX),
+        };
+        reply.insert(
+            "router".into(),
+            serde_json::to_value(served).unwrap_or(Value::Null),
+        );
+        if protocol::write_json_line(&mut &*stream, &reply).is_err() {
+            self.say(format_args!("{client} left before its answer"));
+        }
+    }
+}
+
+/// Sends `reply` to a client, ignoring a client that has gone.
+fn send(mut stream: &TcpStream, reply: &Reply) {
+    let _ = protocol::write_json_line(&mut stream, reply);
+}
+
+fn to_object(reply: &Reply) -> Map<String, Value> {
+    match serde_json::to_value(reply) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    }
+}
+
+/// Why a server gave no usable answer.
+#[derive(Debug)]
+pub enum ServerFailure {
+    /// No connection could be made.
+    Connect(io::Error),
+    /// The request could not be sent.
+    Send(io::Error),
+    /// No reply line arrived (closed, timed out, too long, not UTF-8).
+    Receive(LineError),
+    /// The reply line is not a JSON object with a `status`.
+    BadReply(String),
+}
+
+impl fmt::Display for ServerFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerFailure::Connect(e) => write!(f, "cannot connect: {e}"),
+            ServerFailure::Send(e) => write!(f, "cannot send the request: {e}"),
+            ServerFailure::Receive(e) => write!(f, "no reply: {e}"),
+            ServerFailure::BadReply(why) => write!(f, "unusable reply: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ServerFailure {}
+
+/// One exchange with a server: connect, send the request line, read the reply line. The reply
+/// is kept as a JSON object so that fields this router does not know pass through unchanged.
+pub fn ask_server(
+    server: SocketAddr,
+    request: Request,
+    timeouts: &Timeouts,
+) -> Result<Map<String, Value>, ServerFailure> {
+    let mut stream = timeouts.connect(server).map_err(ServerFailure::Connect)?;
+    stream
+        .write_all(request.to_line().as_bytes())
+        .map_err(ServerFailure::Send)?;
+    let line = LineReader::new(&stream)
+        .read_line(MAX_REPLY_LINE)
+        .map_err(ServerFailure::Receive)?;
+    match serde_json::from_str::<Value>(&line) {
+        Ok(Value::Object(map)) if map.get("status").is_some_and(Value::is_string) => Ok(map),
+        Ok(_) => Err(ServerFailure::BadReply(
+            "not an object with a status".into(),
+        )),
+        Err(e) => Err(ServerFailure::BadReply(e.to_string())),
+    }
+}

@@ -1,0 +1,315 @@
+//! The counting semaphore over the router's server slots.
+//!
+//! The original router had `sem = Semaphore(4)` and a list `avail = [1, 1, 1, 1]`: a thread did
+//! `sem.acquire()`, then `check()` scanned `avail` for the first free slot and took it, and
+//! `sem.release()` gave the count back. Three things could go wrong there, and this file fixes
+//! each:
+//!
+//! - `check()` read and wrote `avail` with no lock, so two threads that passed `acquire()`
+//!   together could both see slot 0 free and both take it. Here the count and the slot flags are
+//!   one piece of state behind one mutex, so "wait for a free slot" and "take the first free
+//!   slot" are a single critical section.
+//! - If the request raised an exception, `sem.release()` was never reached and the slot was
+//!   lost for good. Here a slot is held by a [`Permit`], and dropping the permit (at the end of
+//!   the scope, on an early `return` or `?`, or while a panic unwinds) frees it.
+//! - Python's `Semaphore` wakes waiters in no particular order. Here waiters take a ticket and
+//!   are served first come, first served, and each knows its place in the queue.
+//!
+//! It is built from `std::sync::Mutex` and `Condvar`, the two primitives an operating-systems
+//! course defines a semaphore with, rather than taken from a crate.
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+/// A counting semaphore over `n` numbered slots, handing out the lowest free slot, in FIFO order.
+pub struct SlotSemaphore {
+    /// Everything the threads share, behind one lock.
+    state: Mutex<State>,
+    /// Signalled whenever a slot is freed or the head of the queue changes.
+    changed: Condvar,
+}
+
+/// The shared state. Invariant: a slot is either free or held by exactly one [`Permit`].
+struct State {
+    /// `free[i]` is true while slot `i` is not held (the original's `avail`).
+    free: Vec<bool>,
+    /// Tickets of the threads waiting for a slot, oldest first.
+    queue: VecDeque<u64>,
+    /// The next ticket number to hand out.
+    next_ticket: u64,
+    /// How many permits were granted so far; each permit records its own number.
+    granted: u64,
+}
+
+impl State {
+    /// The original's `check()`: the lowest-numbered free slot.
+    fn first_free(&self) -> Option<usize> {
+        self.free.iter().position(|&f| f)
+    }
+
+    /// Marks `slot` taken and returns the grant number.
+    fn take(&mut self, slot: usize) -> u64 {
+        debug_assert!(self.free[slot], "slot {slot} handed out twice");
+        self.free[slot] = false;
+        self.granted += 1;
+        self.granted
+    }
+}
+
+/// The result of [`SlotSemaphore::enter`]: a slot at once, or a place in the queue.
+pub enum Admission<'a> {
+    /// A slot was free and is now held.
+    Granted(Permit<'a>),
+    /// Every slot was busy; the caller holds a place in the queue.
+    Queued(QueuePlace<'a>),
+}
+
+/// A held slot. Dropping it frees the slot and wakes the waiters.
+#[must_use = "the slot is freed as soon as the permit is dropped"]
+pub struct Permit<'a> {
+    semaphore: &'a SlotSemaphore,
+    slot: usize,
+    serial: u64,
+    queue_position: usize,
+    waited: Duration,
+}
+
+/// A place in the queue for a slot. [`QueuePlace::wait`] blocks until it is this place's turn;
+/// dropping it without waiting gives the place up, so a client that leaves cannot block the
+/// ones behind it.
+#[must_use = "dropping a queue place leaves the queue"]
+pub struct QueuePlace<'a> {
+    semaphore: &'a SlotSemaphore,
+    ticket: u64,
+    position: usize,
+    arrived: Instant,
+    /// Set once `wait` has turned the ticket into a permit, so `Drop` has nothing to undo.
+    served: bool,
+}
+
+impl SlotSemaphore {
+    /// A semaphore over `slots` slots, all free.
+    ///
+    /// # Panics
+    /// If `slots` is zero: nobody could ever be served.
+    pub fn new(slots: usize) -> SlotSemaphore {
+        assert!(slots > 0, "a semaphore needs at least one slot");
+        SlotSemaphore {
+            state: Mutex::new(State {
+                free: vec![true; slots],
+                queue: VecDeque::new(),
+                next_ticket: 0,
+                granted: 0,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Locks the state. No code panics while holding this lock (it only reads and writes the
+    /// fields above), so a poisoned lock still guards consistent state and is used as is.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes the first free slot if there is one and nobody is queued before us; otherwise joins
+    /// the end of the queue. Never blocks.
+    pub fn enter(&self) -> Admission<'_> {
+        let arrived = Instant::now();
+        // Critical section: look at the slots and the queue and act on what we saw, atomically.
+        let mut state = self.lock();
+        if state.queue.is_empty() {
+            if let Some(slot) = state.first_free() {
+                let serial = state.take(slot);
+                return Admission::Granted(Permit {
+                    semaphore: self,
+                    slot,
+                    serial,
+                    queue_position: 0,
+                    waited: Duration::ZERO,
+                });
+            }
+        }
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        state.queue.push_back(ticket);
+        let position = state.queue.len();
+        Admission::Queued(QueuePlace {
+            semaphore: self,
+            ticket,
+            position,
+            arrived,
+            served: false,
+        })
+    }
+
+    /// Blocks until a slot is free and every earlier caller has been served, then holds it.
+    /// The same as [`SlotSemaphore::enter`] followed by [`QueuePlace::wait`].
+    pub fn acquire(&self) -> Permit<'_> {
+        match self.enter() {
+            Admission::Granted(permit) => permit,
+            Admission::Queued(place) => place.wait(),
+        }
+    }
+
+    /// How many slots are free now. A snapshot for printing and tests: it may change at once.
+    pub fn available(&self) -> usize {
+        self.lock().free.iter().filter(|&&f| f).count()
+    }
+
+    /// How many callers are waiting in the queue now. A snapshot, like [`Self::available`].
+    pub fn waiting(&self) -> usize {
+        self.lock().queue.len()
+    }
+
+    /// The number of slots.
+    pub fn slots(&self) -> usize {
+        self.lock().free.len()
+    }
+}
+
+impl<'a> QueuePlace<'a> {
+    /// Place in the queue on arrival: 1 means next in line.
+    pub fn position(&self) -> usize {
+        self.position
+    }
+
+    /// Blocks until this place is at the head of the queue and a slot is free, then takes the
+    /// lowest free slot.
+    pub fn wait(mut self) -> Permit<'a> {
+        let semaphore = self.semaphore;
+        let mut state = semaphore.lock();
+        loop {
+            // Only the head of the queue may take a slot: that is what makes the order FIFO.
+            if state.queue.front() == Some(&self.ticket) {
+                if let Some(slot) = state.first_free() {
+                    state.queue.pop_front();
+                    let serial = state.take(slot);
+                    // Another slot may be free too (two permits dropped at once): tell the
+                    // new head of the queue to look.
+                    if !state.queue.is_empty() && state.first_free().is_some() {
+                        semaphore.changed.notify_all();
+                    }
+                    self.served = true;
+                    return Permit {
+                        semaphore,
+                        slot,
+                        serial,
+                        queue_position: self.position,
+                        waited: self.arrived.elapsed(),
+                    };
+                }
+            }
+            // Releases the lock while asleep and takes it again before returning, so the
+            // loop re-checks the state it was woken for.
+            state = semaphore
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+impl Drop for QueuePlace<'_> {
+    /// A place that was never served leaves the queue, and the waiters are told, since the
+    /// head may have changed.
+    fn drop(&mut self) {
+        if self.served {
+            return;
+        }
+        let mut state = self.semaphore.lock();
+        state.queue.retain(|&t| t != self.ticket);
+        drop(state);
+        self.semaphore.changed.notify_all();
+    }
+}
+
+impl Permit<'_> {
+    /// The slot held, `0..slots` (the index the original's `check()` returned).
+    pub fn slot(&self) -> usize {
+        self.slot
+    }
+
+    /// Place in the queue on arrival: 0 if a slot was free at once.
+    pub fn queue_position(&self) -> usize {
+        self.queue_position
+    }
+
+    /// How long the caller waited for the slot.
+    pub fn waited(&self) -> Duration {
+        self.waited
+    }
+
+    /// 1 for the first permit this semaphore granted, 2 for the next, ...: the order in which
+    /// callers were served.
+    pub fn serial(&self) -> u64 {
+        self.serial
+    }
+}
+
+impl Drop for Permit<'_> {
+    /// Frees the slot and wakes the waiters. This runs on every path out of the scope that
+    /// holds the permit, a panic included, so a slot can never leak.
+    fn drop(&mut self) {
+        let mut state = self.semaphore.lock();
+        state.free[self.slot] = true;
+        drop(state);
+        // Every waiter wakes and checks whether it is the head of the queue; only the head
+        // proceeds. (notify_one could wake a waiter that is not the head, which would sleep
+        // again and leave the slot unused.)
+        self.semaphore.changed.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_handed_out_lowest_first_and_freed_on_drop() {
+        let sem = SlotSemaphore::new(4);
+        let a = sem.acquire();
+        let b = sem.acquire();
+        assert_eq!((a.slot(), b.slot()), (0, 1));
+        assert_eq!(sem.available(), 2);
+        drop(a);
+        let c = sem.acquire();
+        assert_eq!(c.slot(), 0, "the lowest free slot is taken first");
+        assert_eq!((b.serial(), c.serial()), (2, 3));
+        drop((b, c));
+        assert_eq!(sem.available(), 4);
+    }
+
+    #[test]
+    fn a_full_semaphore_queues_and_reports_positions() {
+        let sem = SlotSemaphore::new(1);
+        let held = sem.acquire();
+        let Admission::Queued(first) = sem.enter() else {
+            panic!("the only slot is held, so the caller must queue")
+        };
+        let Admission::Queued(second) = sem.enter() else {
+            panic!("must queue")
+        };
+        assert_eq!((first.position(), second.position()), (1, 2));
+        assert_eq!(sem.waiting(), 2);
+        drop(first);
+        assert_eq!(sem.waiting(), 1, "a dropped place leaves the queue");
+        drop(held);
+        let permit = second.wait();
+        assert_eq!(permit.slot(), 0);
+        assert_eq!(permit.queue_position(), 2);
+    }
+
+    #[test]
+    fn a_newcomer_does_not_overtake_the_queue() {
+        let sem = SlotSemaphore::new(1);
+        let held = sem.acquire();
+        let Admission::Queued(waiting) = sem.enter() else {
+            panic!("must queue")
+        };
+        drop(held);
+        // The slot is free, but someone is queued: a newcomer must queue behind them.
+        assert!(matches!(sem.enter(), Admission::Queued(_)));
+        assert_eq!(waiting.wait().slot(), 0);
+    }
+}

@@ -1,0 +1,258 @@
+//! The server: maps each caller through its NAT table, geolocates, answers.
+//!
+//! The original `server.py` ran on each of four VMs, listening on port 12347. For each
+//! connection it started a thread that recorded the caller in the IP table (under
+//! `print_lock`), located the caller's public address through ip-api.com and sent the answer.
+//! On Ctrl-C it printed the table and appended it to `sample.json`.
+//!
+//! [`Server`] does the same with these steps per connection ([`Server::spawn`] starts it):
+//!
+//! 1. map the caller with [`NatTable::map`] (the critical section of the original);
+//! 2. read one request line ([`crate::protocol`]): empty means "locate the caller", an address
+//!    means "locate this";
+//! 3. locate with the shared [`Geolocator`] and write one reply line.
+
+use crate::accept::accept_loop;
+use crate::geo::Geolocator;
+use crate::iplog::{self, Appended, LogError, LogFile};
+use crate::iptable::print_table;
+use crate::nat::{NatEntry, NatTable};
+use crate::protocol::{self, LineError, LineReader, Request, Timeouts, MAX_REQUEST_LINE};
+use crate::reply::Reply;
+use crate::shutdown::{InFlight, Shutdown};
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+/// The original's server port.
+pub const DEFAULT_PORT: u16 = 12347;
+
+/// How long a stopping server or router waits for connections still being served.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
+/// The default log file of the server on `port`: `geotracker-server-<port>.json`.
+pub fn default_log_name(port: u16) -> String {
+    format!("geotracker-server-{port}.json")
+}
+
+/// How to run a server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on; port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// First address of the NAT pool (the server's public address).
+    pub public_ip: Ipv4Addr,
+    /// JSON log to append the table to when stopping; the default name is
+    /// [`default_log_name`] of the port actually bound.
+    pub log: LogFile,
+    /// Socket timeouts.
+    pub timeouts: Timeouts,
+    /// No progress lines (for tests and load runs); the table is still printed on exit.
+    pub quiet: bool,
+}
+
+impl ServerConfig {
+    /// A server on `bind` with pool base `public_ip`, no log file, default timeouts.
+    pub fn new(bind: SocketAddr, public_ip: Ipv4Addr) -> ServerConfig {
+        ServerConfig {
+            bind,
+            public_ip,
+            log: LogFile::None,
+            timeouts: Timeouts::default(),
+            quiet: false,
+        }
+    }
+}
+
+/// What a server leaves behind when it stops.
+#[derive(Debug)]
+pub struct ServerReport {
+    /// The NAT table, in arrival order.
+    pub table: Vec<NatEntry>,
+    /// The outcome of appending it to the log, if a log was configured.
+    pub log: Option<Result<Appended, LogError>>,
+}
+
+/// A bound server, ready to [`Server::run`] or [`Server::spawn`].
+pub struct Server {
+    listener: TcpListener,
+    port: u16,
+    shared: Arc<Shared>,
+}
+
+/// What every connection thread of one server shares.
+struct Shared {
+    config: ServerConfig,
+    /// The log file, resolved once the port is known.
+    log_path: Option<PathBuf>,
+    /// The port actually bound (the configured one may be 0).
+    port: u16,
+    /// The NAT table; see [`crate::nat`] for its lock.
+    nat: NatTable,
+    geo: Arc<dyn Geolocator>,
+    shutdown: Arc<Shutdown>,
+    in_flight: Arc<InFlight>,
+}
+
+/// A server running on its own thread.
+pub struct ServerHandle {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    thread: JoinHandle<ServerReport>,
+}
+
+impl ServerHandle {
+    /// Waits for the server to stop (after its shutdown is requested) and returns its report.
+    pub fn join(self) -> thread::Result<ServerReport> {
+        self.thread.join()
+    }
+}
+
+impl Server {
+    /// Binds the listening socket and prints the original's start-up lines.
+    pub fn bind(
+        config: ServerConfig,
+        geo: Arc<dyn Geolocator>,
+        shutdown: Arc<Shutdown>,
+    ) -> io::Result<Server> {
+        let listener = TcpListener::bind(config.bind)?;
+        let port = listener.local_addr()?.port();
+        if !config.quiet {
+            println!("server {port}: socket bound to port {port}");
+            println!("server {port}: socket is listening");
+        }
+        Ok(Server {
+            listener,
+            port,
+            shared: Arc::new(Shared {
+                nat: NatTable::new(config.public_ip),
+                log_path: config.log.path(&default_log_name(port)),
+                config,
+                port,
+                geo,
+                shutdown,
+                in_flight: InFlight::new(),
+            }),
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.shared.config.bind.ip(), self.port)
+    }
+
+    /// Serves until shutdown is requested, then waits for the connections in flight (at most
+    /// [`DRAIN_LIMIT`]), prints the table and appends it to the log.
+    pub fn run(self) -> ServerReport {
+        let shared = Arc::clone(&self.shared);
+        accept_loop(
+            &self.listener,
+            &self.shared.shutdown,
+            &self.shared.in_flight,
+            |peer| format!("caller-{peer}"),
+            move |stream, peer| shared.serve(stream, peer),
+        );
+        drop(self.listener);
+        let port = self.port;
+        let unfinished = self.shared.in_flight.wait_idle(DRAIN_LIMIT);
+        if unfinished > 0 {
+            eprintln!(
+                "server {port}: {unfinished} connection(s) still open after {DRAIN_LIMIT:?}; stopping anyway"
+            );
+        }
+        let table = self.shared.nat.snapshot();
+        print_table(&format!("server {port}"), &table);
+        let log = self.shared.log_path.as_ref().map(|path| {
+            let outcome = iplog::append_run(path, &table);
+            report_log(&format!("server {port}"), &outcome);
+            outcome
+        });
+        ServerReport { table, log }
+    }
+
+    /// Runs the server on a new thread named `server-<port>`.
+    pub fn spawn(self) -> io::Result<ServerHandle> {
+        let addr = self.local_addr();
+        // The accept loop of this server.
+        let thread = thread::Builder::new()
+            .name(format!("server-{}", self.port))
+            .spawn(move || self.run())?;
+        Ok(ServerHandle { addr, thread })
+    }
+}
+
+/// Prints what happened to a log file: the run's key, or why it failed.
+pub(crate) fn report_log(who: &str, outcome: &Result<Appended, LogError>) {
+    match outcome {
+        Ok(done) => {
+            if let Some(aside) = &done.moved_aside {
+                eprintln!(
+                    "{who}: the old log could not be read as a log; it was kept as {} and a new log started",
+                    aside.display()
+                );
+            }
+            println!(
+                "{who}: table written to the log as {} ({} rows)",
+                done.key, done.rows
+            );
+        }
+        Err(e) => eprintln!("{who}: {e}; the log file was left as it was"),
+    }
+}
+
+impl Shared {
+    fn say(&self, line: std::fmt::Arguments<'_>) {
+        if !self.config.quiet {
+            println!("server {}: {line}", self.port);
+        }
+    }
+
+    /// Serves one connection (the original's `threaded(c, addr)`).
+    fn serve(&self, stream: TcpStream, peer: SocketAddr) {
+        if self.config.timeouts.apply(&stream).is_err() {
+            return;
+        }
+        // 1. The NAT table: the critical section, inside `map`.
+        let entry = self.nat.map(peer);
+        self.say(format_args!(
+            "Connected to : {} : {}",
+            peer.ip(),
+            peer.port()
+        ));
+
+        // 2. The request line.
+        let mut reader = LineReader::new(&stream);
+        let request = match reader.read_line(MAX_REQUEST_LINE) {
+            Ok(line) => Request::parse(&line),
+            // A caller that half-closes without a line asks the default question.
+            Err(LineError::Closed) => Ok(Request::MyLocation),
+            Err(e) => {
+                self.answer(&stream, peer, &Reply::fail("", format!("bad request: {e}")));
+                return;
+            }
+        };
+
+        // 3. Locate and answer.
+        let reply = match request {
+            Ok(Request::Lookup(ip)) => self.locate(ip),
+            Ok(Request::MyLocation) => self.locate(entry.public.ip()),
+            Err(invalid) => Reply::fail(invalid.text, "invalid query"),
+        };
+        self.answer(&stream, peer, &reply);
+    }
+
+    fn locate(&self, ip: std::net::IpAddr) -> Reply {
+        self.say(format_args!("Getting details for IP: {ip} ...."));
+        self.geo.locate(ip)
+    }
+
+    fn answer(&self, mut stream: &TcpStream, peer: SocketAddr, reply: &Reply) {
+        match protocol::write_json_line(&mut stream, reply) {
+            Ok(()) => self.say(format_args!("Details sent!!!")),
+            Err(e) => self.say(format_args!("could not answer {peer}: {e}")),
+        }
+    }
+}
