@@ -61,7 +61,7 @@ pub struct RouterConfig {
     pub log: LogFile,
     /// Timeouts for the sockets to clients and to servers.
     pub timeouts: Timeouts,
-    /// No progress lines; the table is still printed on exit.
+    /// No per-client progress lines; start-up lines and the table on exit are still printed.
     pub quiet: bool,
 }
 
@@ -153,9 +153,10 @@ impl Router {
             .local_addr()
             .map_err(|e| RouterError::Bind(config.bind, e))?
             .port();
-        if !config.quiet {
-            println!("router: socket bound to port {port}");
-            println!("router: socket is listening");
+        // Start-up lines are printed even when quiet: they say which port was bound.
+        println!("router: socket bound to port {port}");
+        println!("router: socket is listening");
+        {
             let servers: Vec<String> = config.servers.iter().map(|s| s.to_string()).collect();
             println!(
                 "router: {} server slots: {}; each client keeps its slot {:?} after its answer",

@@ -50,7 +50,8 @@ pub struct ServerConfig {
     pub log: LogFile,
     /// Socket timeouts.
     pub timeouts: Timeouts,
-    /// No progress lines (for tests and load runs); the table is still printed on exit.
+    /// No per-connection progress lines (for tests and load runs); start-up lines and the
+    /// table on exit are still printed.
     pub quiet: bool,
 }
 
@@ -120,10 +121,9 @@ impl Server {
     ) -> io::Result<Server> {
         let listener = TcpListener::bind(config.bind)?;
         let port = listener.local_addr()?.port();
-        if !config.quiet {
-            println!("server {port}: socket bound to port {port}");
-            println!("server {port}: socket is listening");
-        }
+        // Start-up lines are printed even when quiet: they say which port was bound.
+        println!("server {port}: socket bound to port {port}");
+        println!("server {port}: socket is listening");
         Ok(Server {
             listener,
             port,

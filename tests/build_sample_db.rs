@@ -290,7 +290,7 @@ fn insert_with_asn(writer: &mut Writer, net: &SourceNet, asn: &[AsnRange]) {
         }
         cursor = end + 1;
     }
-    if pieces.last().map_or(true, |p| p.1 < last) {
+    if pieces.last().is_none_or(|p| p.1 < last) {
         pieces.push((cursor, last, None));
     }
     for (a, b, r) in pieces {

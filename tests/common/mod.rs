@@ -2,3 +2,145 @@
 #![allow(dead_code)]
 
 pub mod mmdb_writer;
+
+use geotracker::geo::mmdb::MmdbGeolocator;
+use geotracker::geo::Geolocator;
+use geotracker::protocol::{Request, Timeouts};
+use geotracker::router::{Router, RouterConfig, RouterHandle, RouterReport};
+use geotracker::server::{Server, ServerConfig, ServerHandle, ServerReport};
+use geotracker::shutdown::Shutdown;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The pool base used by every test: the original's address.
+pub const PUBLIC_IP: Ipv4Addr = Ipv4Addr::new(117, 222, 175, 180);
+
+/// Any free port on the loopback address.
+pub fn any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// A new empty folder under the system's temporary folder, unique to this call.
+pub fn temp_dir(name: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!(
+        "geotracker-test-{name}-{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).expect("create a temporary folder");
+    dir
+}
+
+/// Timeouts for tests: short enough that a bug fails the test instead of hanging it.
+pub fn test_timeouts() -> Timeouts {
+    Timeouts {
+        connect: Duration::from_secs(2),
+        read: Duration::from_secs(20),
+        write: Duration::from_secs(5),
+    }
+}
+
+/// A router with four in-process servers on free ports, the bundled database, quiet.
+pub struct System {
+    pub router_addr: SocketAddr,
+    pub server_addrs: Vec<SocketAddr>,
+    pub shutdown: Arc<Shutdown>,
+    router: RouterHandle,
+    servers: Vec<ServerHandle>,
+}
+
+impl System {
+    /// Starts the system; `hold` is the router's `--hold-secs`.
+    pub fn start(hold: Duration) -> System {
+        let shutdown = Shutdown::new();
+        let geo: Arc<dyn Geolocator> = Arc::new(MmdbGeolocator::bundled().expect("bundled db"));
+        let mut servers = Vec::new();
+        for _ in 0..4 {
+            let mut config = ServerConfig::new(any_port(), PUBLIC_IP);
+            config.quiet = true;
+            config.timeouts = test_timeouts();
+            let server = Server::bind(config, Arc::clone(&geo), Arc::clone(&shutdown))
+                .expect("bind a server");
+            servers.push(server.spawn().expect("start a server"));
+        }
+        let server_addrs: Vec<SocketAddr> = servers.iter().map(|s| s.addr).collect();
+        let mut config = RouterConfig::new(any_port(), server_addrs.clone());
+        config.hold = hold;
+        config.quiet = true;
+        config.timeouts = test_timeouts();
+        let router = Router::bind(config, Arc::clone(&shutdown))
+            .expect("bind the router")
+            .spawn()
+            .expect("start the router");
+        System {
+            router_addr: router.addr,
+            server_addrs,
+            shutdown,
+            router,
+            servers,
+        }
+    }
+
+    /// Asks the router like the client example does.
+    pub fn ask(&self, request: Request) -> geotracker::client::Answer {
+        geotracker::client::ask(self.router_addr, request, &test_timeouts(), |_| {})
+            .expect("an answer from the router")
+    }
+
+    /// Stops everything as Ctrl-C would and returns the reports.
+    pub fn stop(self) -> (RouterReport, Vec<ServerReport>) {
+        self.shutdown.request();
+        let router = self.router.join().expect("the router thread ends cleanly");
+        let servers = self
+            .servers
+            .into_iter()
+            .map(|s| s.join().expect("a server thread ends cleanly"))
+            .collect();
+        (router, servers)
+    }
+}
+
+/// A stand-in server on a free port: for each connection, in turn, it reads the request line
+/// and calls `handle(stream, line)`. Connections are handled one at a time, as a slot's server
+/// is used by one client at a time.
+pub fn fake_server<F>(handle: F) -> SocketAddr
+where
+    F: Fn(std::net::TcpStream, String) + Send + 'static,
+{
+    let listener = std::net::TcpListener::bind(any_port()).expect("bind a fake server");
+    let addr = listener.local_addr().expect("fake server address");
+    // The fake server's accept loop; it lives until the test process ends.
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut reader = geotracker::protocol::LineReader::new(&stream);
+            let line = reader
+                .read_line(geotracker::protocol::MAX_REQUEST_LINE)
+                .unwrap_or_default();
+            handle(stream, line);
+        }
+    });
+    addr
+}
+
+/// A router over `servers` (quiet, test timeouts, no log), already running.
+pub fn start_router(servers: Vec<SocketAddr>, hold: Duration) -> (RouterHandle, Arc<Shutdown>) {
+    let shutdown = Shutdown::new();
+    let mut config = RouterConfig::new(any_port(), servers);
+    config.hold = hold;
+    config.quiet = true;
+    config.timeouts = test_timeouts();
+    let router = Router::bind(config, Arc::clone(&shutdown))
+        .expect("bind the router")
+        .spawn()
+        .expect("start the router");
+    (router, shutdown)
+}

@@ -1,0 +1,146 @@
+//! Ctrl-C on the real `router` example, run as a child process (Unix: it sends SIGINT with
+//! `kill`, which Windows does not have).
+#![cfg(unix)]
+
+mod common;
+
+use common::{temp_dir, test_timeouts};
+use geotracker::protocol::Request;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The router example that `cargo test` built beside this test binary.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/sigint-<hash> -> target/<profile>/examples/<name>
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing; run `cargo test`, which builds the examples",
+        path.display()
+    );
+    path
+}
+
+/// Starts the router example and returns it with the port it bound and its stdout so far.
+fn start_router(log_dir: &std::path::Path) -> (Child, u16, mpsc::Receiver<String>) {
+    let mut child = Command::new(example("router"))
+        .args([
+            "--port",
+            "0",
+            "--server-port",
+            "0",
+            "--public-ip",
+            "117.222.175.180",
+        ])
+        .arg("--log-dir")
+        .arg(log_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    // Reads the child's output as it comes, so the test can wait for a given line.
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let port = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the router prints its port");
+        if let Some(port) = line.strip_prefix("router: socket bound to port ") {
+            break port.parse().unwrap();
+        }
+    };
+    (child, port, lines)
+}
+
+/// Waits for the child to exit, failing the test if it takes longer than `limit`.
+fn wait_with_limit(mut child: Child, limit: Duration) -> std::process::ExitStatus {
+    let (done_tx, done) = mpsc::channel();
+    // `wait` has no timeout, so it runs on its own thread and the test waits on a channel.
+    thread::spawn(move || {
+        let _ = done_tx.send(child.wait());
+    });
+    done.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("the router did not stop within {limit:?}"))
+        .unwrap()
+}
+
+#[test]
+fn sigint_prints_the_table_writes_the_log_and_exits_0() {
+    let dir = temp_dir("sigint");
+    let (mut child, port, lines) = start_router(&dir);
+    let router = ([127, 0, 0, 1], port).into();
+    let answer = geotracker::client::ask(router, Request::MyLocation, &test_timeouts(), |_| {})
+        .expect("the router answers");
+    assert_eq!(answer.reply.status, "success");
+    let served = answer.reply.router.clone().unwrap();
+
+    let sent = Instant::now();
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut stderr = child.stderr.take().unwrap();
+    let status = wait_with_limit(child, Duration::from_secs(10));
+    let stopped_in = sent.elapsed();
+    assert_eq!(status.code(), Some(0), "exit code");
+
+    let out: Vec<String> = lines.iter().collect();
+    let mut err = String::new();
+    stderr.read_to_string(&mut err).unwrap();
+    let out = out.join("\n");
+    assert!(
+        out.contains("Current IPTABLE of the router before terminating the program:"),
+        "{out}"
+    );
+    assert!(out.contains("1\t\t\t[('127.0.0.1', "), "{out}");
+    assert!(out.contains(&format!("'{}']", served.server)), "{out}");
+    assert!(
+        out.contains("router: table written to the log as IP-Login-1 (1 rows)"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("Current IPTABLE of the server").count(),
+        4,
+        "{out}"
+    );
+    assert!(err.is_empty(), "nothing on stderr: {err}");
+
+    let log: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("geotracker-router.json")).unwrap())
+            .unwrap();
+    assert_eq!(log["count"], 1);
+    assert_eq!(log["IP-Login-1"][0]["Index"], 1);
+    assert_eq!(log["IP-Login-1"][0]["IP No."][1], served.server.as_str());
+    // The server that answered logged the router's connection to it.
+    let server_port = served.server.rsplit(':').next().unwrap();
+    let server_log: Value = serde_json::from_slice(
+        &std::fs::read(dir.join(format!("geotracker-server-{server_port}.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        server_log["IP-Login-1"][0]["IP No."][1][0],
+        "117.222.175.180"
+    );
+    eprintln!("stopped {stopped_in:?} after SIGINT");
+}
