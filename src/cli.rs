@@ -398,7 +398,11 @@ pub fn run_server(opts: ServerOptions) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(&format!("server: cannot listen on {}: {e}", opts.bind)),
     };
-    announce("server", &public, geo.name());
+    announce(
+        &format!("server {}", server.local_addr().port()),
+        &public,
+        geo.name(),
+    );
     let report = server.run();
     exit_code(report.log.as_ref().map(|r| r.is_ok()))
 }
@@ -410,6 +414,9 @@ pub fn run_router(opts: RouterOptions) -> ExitCode {
         Err(e) => return fail(&format!("router: cannot install the Ctrl-C handler: {e}")),
     };
     let local_ip = IpAddr::from([127, 0, 0, 1]);
+    // The in-process servers stop after the router: clients still queued at the router when
+    // Ctrl-C arrives are served by running servers while the router drains.
+    let servers_shutdown = Shutdown::new();
     let mut local_servers = Vec::new();
     let servers = match &opts.servers {
         Some(list) => list.clone(),
@@ -432,7 +439,7 @@ pub fn run_router(opts: RouterOptions) -> ExitCode {
                 let mut config = ServerConfig::new(SocketAddr::new(local_ip, port), public.addr);
                 config.log = LogFile::DefaultIn(opts.log_dir.clone());
                 config.quiet = opts.quiet;
-                match Server::bind(config, Arc::clone(&geo), Arc::clone(&shutdown)) {
+                match Server::bind(config, Arc::clone(&geo), Arc::clone(&servers_shutdown)) {
                     Ok(server) => local_servers.push(server),
                     Err(e) => {
                         return fail(&format!(
@@ -462,13 +469,14 @@ pub fn run_router(opts: RouterOptions) -> ExitCode {
         match server.spawn() {
             Ok(handle) => handles.push(handle),
             Err(e) => {
-                shutdown.request();
+                servers_shutdown.request();
                 return fail(&format!("router: cannot start a server thread: {e}"));
             }
         }
     }
     println!("router: press Ctrl-C to stop and write the IP tables");
     let report = router.run();
+    servers_shutdown.request();
     let mut all_written = report.log.as_ref().map(|r| r.is_ok());
     for handle in handles {
         match handle.join() {

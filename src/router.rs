@@ -159,10 +159,10 @@ impl Router {
         {
             let servers: Vec<String> = config.servers.iter().map(|s| s.to_string()).collect();
             println!(
-                "router: {} server slots: {}; each client keeps its slot {:?} after its answer",
+                "router: {} server slots: {}; each client keeps its slot {} s after its answer",
                 servers.len(),
                 servers.join(", "),
-                config.hold
+                config.hold.as_secs_f64()
             );
         }
         Ok(Router {

@@ -52,7 +52,9 @@ pub fn test_timeouts() -> Timeouts {
 pub struct System {
     pub router_addr: SocketAddr,
     pub server_addrs: Vec<SocketAddr>,
+    /// Stops the router; the servers stop after it, as in the router example.
     pub shutdown: Arc<Shutdown>,
+    servers_shutdown: Arc<Shutdown>,
     router: RouterHandle,
     servers: Vec<ServerHandle>,
 }
@@ -61,13 +63,14 @@ impl System {
     /// Starts the system; `hold` is the router's `--hold-secs`.
     pub fn start(hold: Duration) -> System {
         let shutdown = Shutdown::new();
+        let servers_shutdown = Shutdown::new();
         let geo: Arc<dyn Geolocator> = Arc::new(MmdbGeolocator::bundled().expect("bundled db"));
         let mut servers = Vec::new();
         for _ in 0..4 {
             let mut config = ServerConfig::new(any_port(), PUBLIC_IP);
             config.quiet = true;
             config.timeouts = test_timeouts();
-            let server = Server::bind(config, Arc::clone(&geo), Arc::clone(&shutdown))
+            let server = Server::bind(config, Arc::clone(&geo), Arc::clone(&servers_shutdown))
                 .expect("bind a server");
             servers.push(server.spawn().expect("start a server"));
         }
@@ -84,6 +87,7 @@ impl System {
             router_addr: router.addr,
             server_addrs,
             shutdown,
+            servers_shutdown,
             router,
             servers,
         }
@@ -99,6 +103,7 @@ impl System {
     pub fn stop(self) -> (RouterReport, Vec<ServerReport>) {
         self.shutdown.request();
         let router = self.router.join().expect("the router thread ends cleanly");
+        self.servers_shutdown.request();
         let servers = self
             .servers
             .into_iter()
