@@ -10,8 +10,8 @@
 //!
 //! [`accept_loop`] is that loop, with three additions: each thread has a name (so a debugger
 //! and a panic message say whose it is), each connection is counted in an [`InFlight`] before
-//! its thread starts (so shutdown can wait for it), and the loop ends when shutdown is
-//! requested.
+//! its thread starts, and when shutdown is requested the loop stops accepting and waits (at
+//! most [`DRAIN_LIMIT`]) for the connections it started.
 
 use crate::shutdown::{InFlight, Shutdown};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -19,10 +19,15 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+/// How long a stopping server or router waits for the connections still being served.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
 /// Accepts connections on `listener` until `shutdown` is requested, serving each with
-/// `handle(stream, peer)` on a new thread named `thread_name(peer)`.
+/// `handle(stream, peer)` on a new thread named `thread_name(peer)`; then closes the listener
+/// and waits for those threads. `who` names the program in messages.
 pub fn accept_loop<F>(
-    listener: &TcpListener,
+    who: &str,
+    listener: TcpListener,
     shutdown: &Shutdown,
     in_flight: &Arc<InFlight>,
     thread_name: impl Fn(SocketAddr) -> String,
@@ -48,7 +53,7 @@ pub fn accept_loop<F>(
             Ok(pair) => pair,
             Err(e) => {
                 // E.g. too many open files: report it, breathe, and keep serving.
-                eprintln!("accept on {local} failed: {e}");
+                eprintln!("{who}: accept on {local} failed: {e}");
                 thread::sleep(Duration::from_millis(10));
                 continue;
             }
@@ -64,7 +69,14 @@ pub fn accept_loop<F>(
                 handle(stream, peer);
             });
         if let Err(e) = spawned {
-            eprintln!("cannot start a thread for {peer}: {e}; connection dropped");
+            eprintln!("{who}: cannot start a thread for {peer}: {e}; connection dropped");
         }
+    }
+    drop(listener);
+    let unfinished = in_flight.wait_idle(DRAIN_LIMIT);
+    if unfinished > 0 {
+        eprintln!(
+            "{who}: {unfinished} connection(s) still being served after {DRAIN_LIMIT:?}; stopping anyway"
+        );
     }
 }

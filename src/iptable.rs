@@ -6,11 +6,13 @@
 //! concurrently without losing rows. The server's table, which also maps addresses, is in
 //! [`crate::nat`].
 
+use crate::iplog::{self, Appended, LogError};
 use crate::nat::AddrPair;
 use parking_lot::Mutex;
 use serde::ser::{Serialize, SerializeTuple, Serializer};
 use std::fmt::{self, Display, Write as _};
 use std::net::SocketAddr;
+use std::path::Path;
 
 /// One row of the router's table: `[["127.0.0.1", 54136], "127.0.0.1:12347"]` in the JSON log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +107,34 @@ pub fn format_table<E: Display>(who: &str, rows: &[E]) -> String {
 /// not interleave line by line.
 pub fn print_table<E: Display>(who: &str, rows: &[E]) {
     print!("{}", format_table(who, rows));
+}
+
+/// The last step of a stopping router or server (the original's `handler`): prints the table,
+/// appends it to the log at `log` if there is one, and says what happened to the log.
+pub fn dump_on_exit<E: Display + Serialize>(
+    who: &str,
+    rows: &[E],
+    log: Option<&Path>,
+) -> Option<Result<Appended, LogError>> {
+    print_table(who, rows);
+    let path = log?;
+    let outcome = iplog::append_run(path, rows);
+    match &outcome {
+        Ok(done) => {
+            if let Some(aside) = &done.moved_aside {
+                eprintln!(
+                    "{who}: the old log could not be read as a log; it was kept as {} and a new log started",
+                    aside.display()
+                );
+            }
+            println!(
+                "{who}: table written to the log as {} ({} rows)",
+                done.key, done.rows
+            );
+        }
+        Err(e) => eprintln!("{who}: {e}; the log file was left as it was"),
+    }
+    Some(outcome)
 }
 
 #[cfg(test)]

@@ -24,14 +24,13 @@
 //! [`QueuePlace::wait`]: crate::semaphore::QueuePlace::wait
 
 use crate::accept::accept_loop;
-use crate::iplog::{self, Appended, LogError, LogFile};
-use crate::iptable::{print_table, IpTable, RouterEntry};
+use crate::iplog::{Appended, LogError, LogFile};
+use crate::iptable::{dump_on_exit, IpTable, RouterEntry};
 use crate::protocol::{
     self, LineError, LineReader, QueuedNotice, Request, Timeouts, MAX_REPLY_LINE, MAX_REQUEST_LINE,
 };
 use crate::reply::{Reply, Served};
 use crate::semaphore::{Admission, Permit, SlotSemaphore};
-use crate::server::{report_log, DRAIN_LIMIT};
 use crate::shutdown::{InFlight, Shutdown};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -184,30 +183,20 @@ impl Router {
     }
 
     /// Serves until shutdown is requested, then waits for the clients in flight (at most
-    /// [`DRAIN_LIMIT`]), prints the table and appends it to the log.
+    /// [`DRAIN_LIMIT`](crate::accept::DRAIN_LIMIT)), prints the table and appends it to the log.
     pub fn run(self) -> RouterReport {
         let shared = Arc::clone(&self.shared);
         accept_loop(
-            &self.listener,
+            "router",
+            self.listener,
             &self.shared.shutdown,
             &self.shared.in_flight,
             |peer| format!("client-{peer}"),
             move |stream, peer| shared.serve(stream, peer),
         );
-        drop(self.listener);
-        let unfinished = self.shared.in_flight.wait_idle(DRAIN_LIMIT);
-        if unfinished > 0 {
-            eprintln!(
-                "router: {unfinished} client(s) still being served after {DRAIN_LIMIT:?}; stopping anyway"
-            );
-        }
         let table = self.shared.table.snapshot();
-        print_table("router", &table);
-        let log = self.shared.config.log.path(DEFAULT_LOG_NAME).map(|path| {
-            let outcome = iplog::append_run(&path, &table);
-            report_log("router", &outcome);
-            outcome
-        });
+        let log_path = self.shared.config.log.path(DEFAULT_LOG_NAME);
+        let log = dump_on_exit("router", &table, log_path.as_deref());
         RouterReport { table, log }
     }
 

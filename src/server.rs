@@ -14,8 +14,8 @@
 
 use crate::accept::accept_loop;
 use crate::geo::Geolocator;
-use crate::iplog::{self, Appended, LogError, LogFile};
-use crate::iptable::print_table;
+use crate::iplog::{Appended, LogError, LogFile};
+use crate::iptable::dump_on_exit;
 use crate::nat::{NatEntry, NatTable};
 use crate::protocol::{self, LineError, LineReader, Request, Timeouts, MAX_REQUEST_LINE};
 use crate::reply::Reply;
@@ -25,13 +25,9 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
 
 /// The original's server port.
 pub const DEFAULT_PORT: u16 = 12347;
-
-/// How long a stopping server or router waits for connections still being served.
-pub const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
 /// The default log file of the server on `port`: `geotracker-server-<port>.json`.
 pub fn default_log_name(port: u16) -> String {
@@ -145,31 +141,20 @@ impl Server {
     }
 
     /// Serves until shutdown is requested, then waits for the connections in flight (at most
-    /// [`DRAIN_LIMIT`]), prints the table and appends it to the log.
+    /// [`DRAIN_LIMIT`](crate::accept::DRAIN_LIMIT)), prints the table and appends it to the log.
     pub fn run(self) -> ServerReport {
         let shared = Arc::clone(&self.shared);
+        let who = format!("server {}", self.port);
         accept_loop(
-            &self.listener,
+            &who,
+            self.listener,
             &self.shared.shutdown,
             &self.shared.in_flight,
             |peer| format!("caller-{peer}"),
             move |stream, peer| shared.serve(stream, peer),
         );
-        drop(self.listener);
-        let port = self.port;
-        let unfinished = self.shared.in_flight.wait_idle(DRAIN_LIMIT);
-        if unfinished > 0 {
-            eprintln!(
-                "server {port}: {unfinished} connection(s) still open after {DRAIN_LIMIT:?}; stopping anyway"
-            );
-        }
         let table = self.shared.nat.snapshot();
-        print_table(&format!("server {port}"), &table);
-        let log = self.shared.log_path.as_ref().map(|path| {
-            let outcome = iplog::append_run(path, &table);
-            report_log(&format!("server {port}"), &outcome);
-            outcome
-        });
+        let log = dump_on_exit(&who, &table, self.shared.log_path.as_deref());
         ServerReport { table, log }
     }
 
@@ -181,25 +166,6 @@ impl Server {
             .name(format!("server-{}", self.port))
             .spawn(move || self.run())?;
         Ok(ServerHandle { addr, thread })
-    }
-}
-
-/// Prints what happened to a log file: the run's key, or why it failed.
-pub(crate) fn report_log(who: &str, outcome: &Result<Appended, LogError>) {
-    match outcome {
-        Ok(done) => {
-            if let Some(aside) = &done.moved_aside {
-                eprintln!(
-                    "{who}: the old log could not be read as a log; it was kept as {} and a new log started",
-                    aside.display()
-                );
-            }
-            println!(
-                "{who}: table written to the log as {} ({} rows)",
-                done.key, done.rows
-            );
-        }
-        Err(e) => eprintln!("{who}: {e}; the log file was left as it was"),
     }
 }
 

@@ -125,13 +125,13 @@ impl Writer {
     fn store_record(&mut self, record: &Value) -> usize {
         // Encode without pointers first to find an identical record already stored.
         let mut plain = Vec::new();
-        encode(record, &mut plain, None, 0);
+        encode(record, &mut plain, None);
         if let Some(&offset) = self.records.get(&plain) {
             return offset;
         }
         let offset = self.data.len();
         let mut out = std::mem::take(&mut self.data);
-        encode(record, &mut out, Some(&mut self.strings), 0);
+        encode(record, &mut out, Some(&mut self.strings));
         self.data = out;
         self.records.insert(plain, offset);
         offset
@@ -196,7 +196,7 @@ impl Writer {
             ("node_count", Value::U32(node_count as u32)),
             ("record_size", Value::U16(record_size as u16)),
         ]);
-        encode(&metadata, &mut out, None, 0);
+        encode(&metadata, &mut out, None);
         out
     }
 }
@@ -251,14 +251,10 @@ fn pointer(out: &mut Vec<u8>, offset: usize) {
     }
 }
 
-/// Encodes `value` at the end of `out`, where `out` starts at data-section offset `base`. With
-/// `strings`, a string seen before is written as a pointer when that is shorter.
-fn encode(
-    value: &Value,
-    out: &mut Vec<u8>,
-    mut strings: Option<&mut HashMap<String, usize>>,
-    base: usize,
-) {
+/// Encodes `value` at the end of `out`. With `strings` (only when `out` is the whole data
+/// section, so that `out.len()` is an offset in it), a string seen before is written as a
+/// pointer to its first copy.
+fn encode(value: &Value, out: &mut Vec<u8>, mut strings: Option<&mut HashMap<String, usize>>) {
     match value {
         Value::Str(s) => {
             if let Some(cache) = strings.as_deref_mut() {
@@ -268,7 +264,7 @@ fn encode(
                         return;
                     }
                 }
-                cache.entry(s.clone()).or_insert(base + out.len());
+                cache.entry(s.clone()).or_insert(out.len());
             }
             control(out, 2, s.len());
             out.extend_from_slice(s.as_bytes());
@@ -284,14 +280,14 @@ fn encode(
         Value::Map(pairs) => {
             control(out, 7, pairs.len());
             for (k, v) in pairs {
-                encode(&Value::Str(k.clone()), out, strings.as_deref_mut(), base);
-                encode(v, out, strings.as_deref_mut(), base);
+                encode(&Value::Str(k.clone()), out, strings.as_deref_mut());
+                encode(v, out, strings.as_deref_mut());
             }
         }
         Value::Array(items) => {
             control(out, 11, items.len());
             for item in items {
-                encode(item, out, strings.as_deref_mut(), base);
+                encode(item, out, strings.as_deref_mut());
             }
         }
     }

@@ -62,7 +62,6 @@ pub struct System {
 impl System {
     /// Starts the system; `hold` is the router's `--hold-secs`.
     pub fn start(hold: Duration) -> System {
-        let shutdown = Shutdown::new();
         let servers_shutdown = Shutdown::new();
         let geo: Arc<dyn Geolocator> = Arc::new(MmdbGeolocator::bundled().expect("bundled db"));
         let mut servers = Vec::new();
@@ -75,14 +74,7 @@ impl System {
             servers.push(server.spawn().expect("start a server"));
         }
         let server_addrs: Vec<SocketAddr> = servers.iter().map(|s| s.addr).collect();
-        let mut config = RouterConfig::new(any_port(), server_addrs.clone());
-        config.hold = hold;
-        config.quiet = true;
-        config.timeouts = test_timeouts();
-        let router = Router::bind(config, Arc::clone(&shutdown))
-            .expect("bind the router")
-            .spawn()
-            .expect("start the router");
+        let (router, shutdown) = start_router(server_addrs.clone(), hold);
         System {
             router_addr: router.addr,
             server_addrs,
