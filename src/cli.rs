@@ -8,7 +8,7 @@ use crate::client::{self, Answer, ClientError};
 use crate::geo::ip_api::{self, IpApi};
 use crate::geo::mmdb::MmdbGeolocator;
 use crate::geo::Geolocator;
-use crate::iplog::LogFile;
+use crate::iplog::{Appended, LogError, LogFile};
 use crate::protocol::{Request, Timeouts};
 use crate::public_ip::{self, PublicIp};
 use crate::router::{self, Router, RouterConfig};
@@ -83,12 +83,15 @@ impl GeoChoice {
     /// Opens the source. A database that cannot be used is reported here, at start-up.
     pub fn open(&self) -> Result<Arc<dyn Geolocator>, String> {
         match self {
-            GeoChoice::Offline(None) => MmdbGeolocator::bundled()
-                .map(|g| Arc::new(g) as Arc<dyn Geolocator>)
-                .map_err(|e| e.to_string()),
-            GeoChoice::Offline(Some(path)) => MmdbGeolocator::open(path)
-                .map(|g| Arc::new(g) as Arc<dyn Geolocator>)
-                .map_err(|e| e.to_string()),
+            GeoChoice::Offline(db) => {
+                let opened = match db {
+                    None => MmdbGeolocator::bundled(),
+                    Some(path) => MmdbGeolocator::open(path),
+                };
+                opened
+                    .map(|g| Arc::new(g) as Arc<dyn Geolocator>)
+                    .map_err(|e| e.to_string())
+            }
             GeoChoice::IpApi(url) => Ok(Arc::new(IpApi::new(url, Duration::from_secs(3)))),
         }
     }
@@ -137,13 +140,8 @@ impl GeoFlags {
     }
 }
 
-fn parse_port(text: &str, flag: &str) -> Result<u16, UsageError> {
-    text.parse().map_err(|_| {
-        UsageError(format!(
-            "{flag}: {text:?} is not a port number (0 to 65535)"
-        ))
-    })
-}
+/// What `--port` and `--server-port` take; the words appear in the error for a bad value.
+const PORT: &str = "a port number (0 to 65535)";
 
 /// Usage of `cargo run --example server`.
 pub const SERVER_USAGE: &str = "\
@@ -185,7 +183,7 @@ impl ServerOptions {
                 continue;
             }
             match flag.as_str() {
-                "--port" => port = parse_port(&args.value::<String>(&flag, "a port")?, &flag)?,
+                "--port" => port = args.value(&flag, PORT)?,
                 "--bind" => ip = args.value(&flag, "an IP address")?,
                 "--public-ip" => public_ip = Some(args.value(&flag, "an IPv4 address")?),
                 "--log" => log = LogFile::At(args.value(&flag, "a file path")?),
@@ -267,7 +265,7 @@ impl RouterOptions {
                 continue;
             }
             match flag.as_str() {
-                "--port" => port = parse_port(&args.value::<String>(&flag, "a port")?, &flag)?,
+                "--port" => port = args.value(&flag, PORT)?,
                 "--bind" => ip = args.value(&flag, "an IP address")?,
                 "--hold-secs" => {
                     opts.hold = Duration::from_secs(args.value(&flag, "a whole number of seconds")?)
@@ -285,7 +283,7 @@ impl RouterOptions {
                     opts.servers = Some(servers);
                 }
                 "--server-port" => {
-                    opts.server_port = parse_port(&args.value::<String>(&flag, "a port")?, &flag)?;
+                    opts.server_port = args.value(&flag, PORT)?;
                     if opts.server_port > u16::MAX - LOCAL_SERVERS {
                         return Err(UsageError(
                             "--server-port: too high for four servers".into(),
@@ -404,7 +402,7 @@ pub fn run_server(opts: ServerOptions) -> ExitCode {
         geo.name(),
     );
     let report = server.run();
-    exit_code(report.log.as_ref().map(|r| r.is_ok()))
+    exit_code(!log_failed(&report.log))
 }
 
 /// Runs a router (and, unless `--servers` was given, four servers) until Ctrl-C.
@@ -477,16 +475,10 @@ pub fn run_router(opts: RouterOptions) -> ExitCode {
     println!("router: press Ctrl-C to stop and write the IP tables");
     let report = router.run();
     servers_shutdown.request();
-    let mut all_written = report.log.as_ref().map(|r| r.is_ok());
+    let mut all_written = !log_failed(&report.log);
     for handle in handles {
-        match handle.join() {
-            Ok(server_report) => {
-                if let Some(Err(_)) = server_report.log {
-                    all_written = Some(false);
-                }
-            }
-            Err(_) => all_written = Some(false),
-        }
+        // A server thread that panicked wrote nothing.
+        all_written &= handle.join().is_ok_and(|r| !log_failed(&r.log));
     }
     exit_code(all_written)
 }
@@ -567,12 +559,17 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// 0 if every configured log was written (or none was configured), 1 otherwise.
-fn exit_code(all_written: Option<bool>) -> ExitCode {
-    if all_written == Some(false) {
-        ExitCode::FAILURE
-    } else {
+/// True when a log was configured and could not be written.
+fn log_failed(log: &Option<Result<Appended, LogError>>) -> bool {
+    matches!(log, Some(Err(_)))
+}
+
+/// 0 if every configured log was written, 1 otherwise.
+fn exit_code(all_written: bool) -> ExitCode {
+    if all_written {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

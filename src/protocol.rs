@@ -23,6 +23,7 @@
 //! is read up to its newline however many TCP segments it arrives in; the original read a single
 //! `recv(1024)` and cut longer replies.
 
+use crate::reply::Reply;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -88,6 +89,44 @@ impl Request {
             Request::Lookup(ip) => format!("{ip}\n"),
         }
     }
+}
+
+/// A request line that is refused; [`Refused::reply`] is the `fail` answer to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// The reply's `query`: the offending text, or empty if no line could be read.
+    pub query: String,
+    /// The reply's `message`.
+    pub message: String,
+}
+
+impl Refused {
+    /// The `fail` reply for this refusal.
+    pub fn reply(&self) -> Reply {
+        Reply::fail(self.query.clone(), self.message.clone())
+    }
+}
+
+/// Reads and checks the request line on a new connection, as router and server both do.
+///
+/// A caller that half-closes without sending a line asks the default question ("where am
+/// I?"). A line that could not be read (too long, not UTF-8, timed out) is refused with
+/// `"bad request: ..."`, and one that is not an address with `"invalid query"`.
+pub fn read_request<R: Read>(reader: &mut LineReader<R>) -> Result<Request, Refused> {
+    let line = match reader.read_line(MAX_REQUEST_LINE) {
+        Ok(line) => line,
+        Err(LineError::Closed) => return Ok(Request::MyLocation),
+        Err(e) => {
+            return Err(Refused {
+                query: String::new(),
+                message: format!("bad request: {e}"),
+            })
+        }
+    };
+    Request::parse(&line).map_err(|invalid| Refused {
+        query: invalid.text,
+        message: "invalid query".to_string(),
+    })
 }
 
 /// The notice the router sends to a client that has to wait for a slot.
@@ -310,6 +349,27 @@ mod tests {
             Err(LineError::TooLong { .. })
         ));
         assert!(matches!(read(b"\xff\xfe\n", 10), Err(LineError::NotUtf8)));
+    }
+
+    #[test]
+    fn a_request_is_read_or_refused_with_a_reply() {
+        let read = |input: &[u8]| read_request(&mut LineReader::new(input));
+        assert_eq!(
+            read(b""),
+            Ok(Request::MyLocation),
+            "a half-close asks \"where am I?\""
+        );
+        assert_eq!(
+            read(b"1.1.1.1\n"),
+            Ok(Request::Lookup("1.1.1.1".parse().unwrap()))
+        );
+        let invalid = read(b"hello\n").unwrap_err();
+        assert_eq!(invalid.reply(), Reply::fail("hello", "invalid query"));
+        let long = vec![b'1'; MAX_REQUEST_LINE + 10];
+        assert_eq!(
+            read(&long).unwrap_err().reply(),
+            Reply::fail("", "bad request: line longer than 4096 bytes")
+        );
     }
 
     #[test]

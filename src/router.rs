@@ -27,7 +27,7 @@ use crate::accept::accept_loop;
 use crate::iplog::{Appended, LogError, LogFile};
 use crate::iptable::{dump_on_exit, IpTable, RouterEntry};
 use crate::protocol::{
-    self, LineError, LineReader, QueuedNotice, Request, Timeouts, MAX_REPLY_LINE, MAX_REQUEST_LINE,
+    self, LineError, LineReader, QueuedNotice, Request, Timeouts, MAX_REPLY_LINE,
 };
 use crate::reply::{Reply, Served};
 use crate::semaphore::{Admission, Permit, SlotSemaphore};
@@ -155,15 +155,13 @@ impl Router {
         // Start-up lines are printed even when quiet: they say which port was bound.
         println!("router: socket bound to port {port}");
         println!("router: socket is listening");
-        {
-            let servers: Vec<String> = config.servers.iter().map(|s| s.to_string()).collect();
-            println!(
-                "router: {} server slots: {}; each client keeps its slot {} s after its answer",
-                servers.len(),
-                servers.join(", "),
-                config.hold.as_secs_f64()
-            );
-        }
+        let servers: Vec<String> = config.servers.iter().map(|s| s.to_string()).collect();
+        println!(
+            "router: {} server slots: {}; each client keeps its slot {} s after its answer",
+            servers.len(),
+            servers.join(", "),
+            config.hold.as_secs_f64()
+        );
         Ok(Router {
             listener,
             shared: Arc::new(Shared {
@@ -235,19 +233,11 @@ impl Shared {
         ));
 
         // 1. The request, checked before it may take a slot.
-        let mut reader = LineReader::new(&stream);
-        let request = match reader.read_line(MAX_REQUEST_LINE) {
-            Ok(line) => Request::parse(&line),
-            Err(LineError::Closed) => Ok(Request::MyLocation),
-            Err(e) => {
-                send(&stream, &Reply::fail("", format!("bad request: {e}")));
-                return;
-            }
-        };
-        let request = match request {
+        let request = match protocol::read_request(&mut LineReader::new(&stream)) {
             Ok(request) => request,
-            Err(invalid) => {
-                send(&stream, &Reply::fail(invalid.text, "invalid query"));
+            Err(refused) => {
+                // A client that has gone cannot be told; nothing else is left to do.
+                let _ = protocol::write_json_line(&mut &stream, &refused.reply());
                 return;
             }
         };
@@ -317,11 +307,6 @@ impl Shared {
             self.say(format_args!("{client} left before its answer"));
         }
     }
-}
-
-/// Sends `reply` to a client, ignoring a client that has gone.
-fn send(mut stream: &TcpStream, reply: &Reply) {
-    let _ = protocol::write_json_line(&mut stream, reply);
 }
 
 fn to_object(reply: &Reply) -> Map<String, Value> {

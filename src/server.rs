@@ -17,7 +17,7 @@ use crate::geo::Geolocator;
 use crate::iplog::{Appended, LogError, LogFile};
 use crate::iptable::dump_on_exit;
 use crate::nat::{NatEntry, NatTable};
-use crate::protocol::{self, LineError, LineReader, Request, Timeouts, MAX_REQUEST_LINE};
+use crate::protocol::{self, LineReader, Request, Timeouts};
 use crate::reply::Reply;
 use crate::shutdown::{InFlight, Shutdown};
 use std::io;
@@ -189,23 +189,11 @@ impl Shared {
             peer.port()
         ));
 
-        // 2. The request line.
-        let mut reader = LineReader::new(&stream);
-        let request = match reader.read_line(MAX_REQUEST_LINE) {
-            Ok(line) => Request::parse(&line),
-            // A caller that half-closes without a line asks the default question.
-            Err(LineError::Closed) => Ok(Request::MyLocation),
-            Err(e) => {
-                self.answer(&stream, peer, &Reply::fail("", format!("bad request: {e}")));
-                return;
-            }
-        };
-
-        // 3. Locate and answer.
-        let reply = match request {
+        // 2. The request line; 3. locate and answer.
+        let reply = match protocol::read_request(&mut LineReader::new(&stream)) {
             Ok(Request::Lookup(ip)) => self.locate(ip),
             Ok(Request::MyLocation) => self.locate(entry.public.ip()),
-            Err(invalid) => Reply::fail(invalid.text, "invalid query"),
+            Err(refused) => refused.reply(),
         };
         self.answer(&stream, peer, &reply);
     }
