@@ -135,11 +135,11 @@ impl Geolocator for MmdbGeolocator {
 #[derive(Deserialize, Default)]
 struct CityRecord<'a> {
     #[serde(borrow, default)]
-    city: Named<'a>,
+    city: Place<'a>,
     #[serde(borrow, default)]
-    country: Country<'a>,
+    country: Place<'a>,
     #[serde(borrow, default)]
-    subdivisions: Vec<Subdivision<'a>>,
+    subdivisions: Vec<Place<'a>>,
     #[serde(borrow, default)]
     postal: Postal<'a>,
     #[serde(borrow, default)]
@@ -150,8 +150,11 @@ struct CityRecord<'a> {
     autonomous_system_organization: Option<&'a str>,
 }
 
+/// A city, country or subdivision: all three have names, and the last two an ISO code.
 #[derive(Deserialize, Default)]
-struct Named<'a> {
+struct Place<'a> {
+    #[serde(borrow, default)]
+    iso_code: Option<&'a str>,
     #[serde(borrow, default)]
     names: Names<'a>,
 }
@@ -161,22 +164,6 @@ struct Named<'a> {
 struct Names<'a> {
     #[serde(borrow, default)]
     en: Option<&'a str>,
-}
-
-#[derive(Deserialize, Default)]
-struct Country<'a> {
-    #[serde(borrow, default)]
-    iso_code: Option<&'a str>,
-    #[serde(borrow, default)]
-    names: Names<'a>,
-}
-
-#[derive(Deserialize, Default)]
-struct Subdivision<'a> {
-    #[serde(borrow, default)]
-    iso_code: Option<&'a str>,
-    #[serde(borrow, default)]
-    names: Names<'a>,
 }
 
 #[derive(Deserialize, Default)]
