@@ -97,36 +97,27 @@ pub fn append_run<E: Serialize>(path: &Path, rows: &[E]) -> Result<Appended, Log
         action,
         source,
     };
-    let mut moved_aside = None;
-    let mut log = match fs::read(path) {
-        Ok(bytes) => match parse_log(&bytes) {
-            Some(log) => log,
-            None => {
-                moved_aside = Some(move_aside(path).map_err(|e| err("move aside", e))?);
-                new_log()
-            }
-        },
-        Err(e) if e.kind() == io::ErrorKind::NotFound => new_log(),
-        // Unreadable (no permission, a directory, ...): keep it, start a new log.
-        Err(_) => {
-            moved_aside = Some(move_aside(path).map_err(|e| err("move aside", e))?);
-            new_log()
+    let (mut log, moved_aside) = match fs::read(path).map(|bytes| parse_log(&bytes)) {
+        Ok(Some(log)) => (log, None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => (new_log(), None),
+        // Not a log, or unreadable (no permission, a folder, ...): keep it aside, start anew.
+        _ => {
+            let aside = move_aside(path).map_err(|e| err("move aside", e))?;
+            (new_log(), Some(aside))
         }
     };
 
-    let run: Vec<Value> = rows
+    let run = rows
         .iter()
         .enumerate()
         .map(|(i, row)| {
             let mut entry = Map::new();
             entry.insert("Index".into(), Value::from(i + 1));
-            entry.insert(
-                "IP No.".into(),
-                serde_json::to_value(row).unwrap_or(Value::Null),
-            );
-            Value::Object(entry)
+            entry.insert("IP No.".into(), serde_json::to_value(row)?);
+            Ok(Value::Object(entry))
         })
-        .collect();
+        .collect::<Result<Vec<Value>, serde_json::Error>>()
+        .map_err(|e| err("encode", io::Error::other(e)))?;
 
     // count + 1, or further on if a run with that number is already there: never overwrite.
     let mut count = log.get("count").and_then(Value::as_u64).unwrap_or(0) + 1;
