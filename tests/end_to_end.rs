@@ -156,13 +156,7 @@ fn a_reply_longer_than_1024_bytes_arrives_whole() {
         }
     });
     let (router, shutdown) = start_router(vec![server], Duration::ZERO);
-    let answer = geotracker::client::ask(
-        router.addr,
-        Request::Lookup("8.8.8.8".parse().unwrap()),
-        &common::test_timeouts(),
-        |_| {},
-    )
-    .unwrap();
+    let answer = common::ask(router.addr, Request::Lookup("8.8.8.8".parse().unwrap()));
     assert!(answer.raw.len() > 3000);
     assert_eq!(answer.reply.location.unwrap().org, org);
     shutdown.request();

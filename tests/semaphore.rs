@@ -202,10 +202,7 @@ fn a_server_that_fails_mid_request_does_not_leak_its_slot() {
         let clients: Vec<_> = (0..20)
             .map(|_| {
                 let addr = router.addr;
-                thread::spawn(move || {
-                    geotracker::client::ask(addr, Request::MyLocation, &test_timeouts(), |_| {})
-                        .unwrap()
-                })
+                thread::spawn(move || common::ask(addr, Request::MyLocation))
             })
             .collect();
         for c in clients {

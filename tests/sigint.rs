@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{temp_dir, test_timeouts};
+use common::temp_dir;
 use geotracker::protocol::Request;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
@@ -89,8 +89,7 @@ fn sigint_prints_the_table_writes_the_log_and_exits_0() {
     let dir = temp_dir("sigint");
     let (mut child, port, lines) = start_router(&dir);
     let router = ([127, 0, 0, 1], port).into();
-    let answer = geotracker::client::ask(router, Request::MyLocation, &test_timeouts(), |_| {})
-        .expect("the router answers");
+    let answer = common::ask(router, Request::MyLocation);
     assert_eq!(answer.reply.status, "success");
     let served = answer.reply.router.clone().unwrap();
 

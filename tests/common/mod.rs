@@ -48,6 +48,12 @@ pub fn test_timeouts() -> Timeouts {
     }
 }
 
+/// Asks the router at `router` like the client example does, with the test timeouts.
+pub fn ask(router: SocketAddr, request: Request) -> geotracker::client::Answer {
+    geotracker::client::ask(router, request, &test_timeouts(), |_| {})
+        .expect("an answer from the router")
+}
+
 /// A router with four in-process servers on free ports, the bundled database, quiet.
 pub struct System {
     pub router_addr: SocketAddr,
@@ -87,8 +93,7 @@ impl System {
 
     /// Asks the router like the client example does.
     pub fn ask(&self, request: Request) -> geotracker::client::Answer {
-        geotracker::client::ask(self.router_addr, request, &test_timeouts(), |_| {})
-            .expect("an answer from the router")
+        ask(self.router_addr, request)
     }
 
     /// Stops everything as Ctrl-C would and returns the reports.
