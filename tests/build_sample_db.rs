@@ -222,6 +222,11 @@ fn range_to_cidrs(mut first: u128, last: u128, width: u8) -> Vec<(u128, u8)> {
 }
 
 /// The GeoIP2 City record (plus ASN fields) for a source record and an optional AS.
+/// The shortest decimal that reads back as `degrees` (what `Display` prints), as a double.
+fn as_written(degrees: f32) -> f64 {
+    degrees.to_string().parse().expect("a printed float parses")
+}
+
 fn geoip2_record(src: &FlatCity, asn: Option<&AsnRange>) -> Value {
     let names = |name: &str| Value::map([("en", Value::str(name))]);
     let mut pairs: Vec<(String, Value)> = Vec::new();
@@ -237,9 +242,10 @@ fn geoip2_record(src: &FlatCity, asn: Option<&AsnRange>) -> Value {
     }
     let mut location = Vec::new();
     if let (Some(lat), Some(lon)) = (src.latitude, src.longitude) {
-        // The source stores single-precision floats; GeoIP2 stores doubles of the same value.
-        location.push(("latitude".to_string(), Value::Double(f64::from(lat))));
-        location.push(("longitude".to_string(), Value::Double(f64::from(lon))));
+        // The source stores single-precision floats, GeoIP2 doubles: store the decimal the
+        // publisher wrote (12.9716), not the float's exact binary value (12.971599578857422).
+        location.push(("latitude".to_string(), Value::Double(as_written(lat))));
+        location.push(("longitude".to_string(), Value::Double(as_written(lon))));
     }
     if !src.timezone.is_empty() {
         location.push(("time_zone".into(), Value::str(&src.timezone)));

@@ -20,6 +20,8 @@ pub enum Value {
     Str(String),
     /// double (type 3).
     Double(f64),
+    /// float (type 15), as the ip-location-db databases store coordinates.
+    Float(f32),
     /// uint16 (type 5).
     U16(u16),
     /// uint32 (type 6).
@@ -272,6 +274,10 @@ fn encode(value: &Value, out: &mut Vec<u8>, mut strings: Option<&mut HashMap<Str
         Value::Double(d) => {
             control(out, 3, 8);
             out.extend_from_slice(&d.to_be_bytes());
+        }
+        Value::Float(f) => {
+            control(out, 15, 4);
+            out.extend_from_slice(&f.to_be_bytes());
         }
         Value::U16(v) => unsigned(out, 5, u64::from(*v)),
         Value::U32(v) => unsigned(out, 6, u64::from(*v)),
