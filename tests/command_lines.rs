@@ -1,8 +1,12 @@
 //! The examples' command lines: defaults, flags, and clear errors.
 
-use geotracker::cli::{ClientOptions, GeoChoice, RouterOptions, ServerOptions};
+use geotracker::cli::{
+    ClientOptions, GeoChoice, GeoSource, RouterOptions, ServerOptions, UsageError, ASN_DB_ENV,
+    GEO_DB_ENV,
+};
 use geotracker::iplog::LogFile;
 use geotracker::protocol::Request;
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -17,7 +21,9 @@ fn defaults_are_the_originals_ports() {
     assert_eq!(router.server_port, 12347);
     assert_eq!(router.servers, None);
     assert_eq!(router.hold, Duration::ZERO);
-    assert_eq!(router.geo, GeoChoice::Offline(None));
+    assert_eq!(router.geo, GeoChoice::default());
+    assert_eq!(router.geo.source, GeoSource::Offline);
+    assert!(router.geo.city_dbs.is_empty(), "the bundled database");
     let server = ServerOptions::parse(args("")).unwrap();
     assert_eq!(server.bind.to_string(), "127.0.0.1:12347");
     assert_eq!(server.log, LogFile::DefaultIn(PathBuf::from(".")));
@@ -40,8 +46,14 @@ fn flags_are_read_in_both_spellings() {
     assert_eq!(client.request, Request::Lookup("8.8.8.8".parse().unwrap()));
     assert_eq!(client.clients, 8);
     assert!(client.json);
-    let server = ServerOptions::parse(args("--geo ip-api --geo-url http://127.0.0.1:1")).unwrap();
-    assert_eq!(server.geo, GeoChoice::IpApi("http://127.0.0.1:1".into()));
+    let server = ServerOptions::parse(args(
+        "--geo ip-api --geo-url http://127.0.0.1:1 --geo-cache-secs 0 --geo-cache-size 7",
+    ))
+    .unwrap();
+    assert_eq!(server.geo.source, GeoSource::IpApi);
+    assert_eq!(server.geo.ip_api.url, "http://127.0.0.1:1");
+    assert_eq!(server.geo.ip_api.cache_ttl, Duration::ZERO);
+    assert_eq!(server.geo.ip_api.cache_size, 7);
 }
 
 #[test]
@@ -67,7 +79,7 @@ fn bad_command_lines_say_what_is_wrong() {
         ),
         (
             ServerOptions::parse(args("--geo maybe")).unwrap_err().0,
-            "--geo: \"maybe\" is not offline or ip-api",
+            "--geo: \"maybe\" is not offline, ip-api or auto",
         ),
         (
             ClientOptions::parse(args("999.1.1.1")).unwrap_err().0,
@@ -83,20 +95,58 @@ fn bad_command_lines_say_what_is_wrong() {
     }
 }
 
+/// `parse_with_env` for the server with these environment variables and no others.
+fn server_with_env(line: &str, vars: &[(&str, &str)]) -> Result<ServerOptions, UsageError> {
+    let vars: Vec<(String, OsString)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), OsString::from(v)))
+        .collect();
+    ServerOptions::parse_with_env(args(line), &|name| {
+        vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    })
+}
+
 #[test]
-fn a_bad_database_is_refused_at_start_up() {
-    let missing = GeoChoice::Offline(Some("/nonexistent/city.mmdb".into())).open();
-    let message = missing.err().expect("a missing file is an error");
-    assert!(
-        message.contains("/nonexistent/city.mmdb: cannot read it"),
-        "{message}"
+fn databases_come_from_flags_then_the_environment() {
+    let list = std::env::join_paths(["/data/city-v4.mmdb", "/data/city-v6.mmdb"]).unwrap();
+    let list = list.to_str().unwrap();
+    let env = [(GEO_DB_ENV, list), (ASN_DB_ENV, "/data/asn.mmdb")];
+
+    let from_env = server_with_env("", &env).unwrap().geo;
+    assert_eq!(
+        from_env.city_dbs,
+        [
+            PathBuf::from("/data/city-v4.mmdb"),
+            PathBuf::from("/data/city-v6.mmdb")
+        ]
     );
-    let dir = std::env::temp_dir().join(format!("geotracker-notdb-{}", std::process::id()));
-    std::fs::write(&dir, b"this is not a database").unwrap();
-    let message = GeoChoice::Offline(Some(dir.clone())).open().err().unwrap();
-    assert!(
-        message.contains("not a readable MaxMind database"),
-        "{message}"
+    assert_eq!(from_env.asn_db, Some(PathBuf::from("/data/asn.mmdb")));
+
+    let flags = server_with_env("--geo-db a.mmdb --geo-db b.mmdb --asn-db c.mmdb", &env)
+        .unwrap()
+        .geo;
+    assert_eq!(
+        flags.city_dbs,
+        [PathBuf::from("a.mmdb"), PathBuf::from("b.mmdb")]
     );
-    std::fs::remove_file(dir).unwrap();
+    assert_eq!(flags.asn_db, Some(PathBuf::from("c.mmdb")));
+
+    // ip-api.com needs no database: the environment is not an error there, a flag is.
+    let online = server_with_env("--geo ip-api", &env).unwrap().geo;
+    assert!(online.city_dbs.is_empty() && online.asn_db.is_none());
+    assert_eq!(
+        server_with_env("--geo ip-api --geo-db a.mmdb", &[])
+            .unwrap_err()
+            .0,
+        "--geo-db and --asn-db go with --geo offline or --geo auto"
+    );
+    let auto = server_with_env("--geo auto", &env).unwrap().geo;
+    assert_eq!((auto.source, auto.city_dbs.len()), (GeoSource::Auto, 2));
+    assert_eq!(
+        server_with_env("--geo-url http://x", &[]).unwrap_err().0,
+        "--geo-url and --geo-cache-* go with --geo ip-api or --geo auto"
+    );
+    // An empty variable is unset.
+    let empty = server_with_env("", &[(GEO_DB_ENV, "")]).unwrap().geo;
+    assert!(empty.city_dbs.is_empty());
 }

@@ -2,143 +2,30 @@
 //!
 //! The examples in `examples/` are a few lines each: parse with `*Options::parse`, print the
 //! usage and exit with code 2 on a bad command line, otherwise call `run_*`. Parsing is done by
-//! hand (`--flag value` or `--flag=value`) to keep the dependency list to what the course uses.
+//! hand ([`args`]); the geolocation flags, shared by server and router, are in [`geo`].
+
+mod args;
+mod geo;
+
+pub use args::UsageError;
+pub use geo::{GeoChoice, GeoSource, ASN_DB_ENV, GEO_DB_ENV};
 
 use crate::client::{self, Answer, ClientError};
-use crate::geo::ip_api::{self, IpApi};
-use crate::geo::mmdb::MmdbGeolocator;
-use crate::geo::Geolocator;
 use crate::iplog::{Appended, LogError, LogFile};
 use crate::protocol::{Request, Timeouts};
 use crate::public_ip::{self, PublicIp};
 use crate::router::{self, Router, RouterConfig};
 use crate::server::{self, Server, ServerConfig};
 use crate::shutdown::Shutdown;
-use std::collections::VecDeque;
-use std::fmt;
+use args::Args;
+use geo::GeoFlags;
+use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::str::FromStr;
 use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
 use std::time::Duration;
-
-/// A command line that cannot be run; the message says what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsageError(pub String);
-
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
-/// The arguments still to be read.
-struct Args {
-    rest: VecDeque<String>,
-}
-
-impl Args {
-    fn new(args: impl IntoIterator<Item = String>) -> Args {
-        let mut rest = VecDeque::new();
-        for arg in args {
-            // --flag=value is read as --flag value.
-            match arg.split_once('=') {
-                Some((flag, value)) if flag.starts_with("--") => {
-                    rest.push_back(flag.to_string());
-                    rest.push_back(value.to_string());
-                }
-                _ => rest.push_back(arg),
-            }
-        }
-        Args { rest }
-    }
-
-    fn next(&mut self) -> Option<String> {
-        self.rest.pop_front()
-    }
-
-    fn value<T: FromStr>(&mut self, flag: &str, what: &str) -> Result<T, UsageError> {
-        let text = self
-            .next()
-            .ok_or_else(|| UsageError(format!("{flag} needs {what}")))?;
-        text.parse()
-            .map_err(|_| UsageError(format!("{flag}: {text:?} is not {what}")))
-    }
-}
-
-/// Which geolocation source a router's or server's servers use.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GeoChoice {
-    /// A MaxMind-format City database: the bundled sample, or the file given.
-    Offline(Option<PathBuf>),
-    /// ip-api.com, or a service with its API at this base URL.
-    IpApi(String),
-}
-
-impl GeoChoice {
-    /// Opens the source. A database that cannot be used is reported here, at start-up.
-    pub fn open(&self) -> Result<Arc<dyn Geolocator>, String> {
-        match self {
-            GeoChoice::Offline(db) => {
-                let opened = match db {
-                    None => MmdbGeolocator::bundled(),
-                    Some(path) => MmdbGeolocator::open(path),
-                };
-                opened
-                    .map(|g| Arc::new(g) as Arc<dyn Geolocator>)
-                    .map_err(|e| e.to_string())
-            }
-            GeoChoice::IpApi(url) => Ok(Arc::new(IpApi::new(url, Duration::from_secs(3)))),
-        }
-    }
-}
-
-/// The options the server and the router's in-process servers share.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct GeoFlags {
-    source: Option<String>,
-    db: Option<PathBuf>,
-    url: Option<String>,
-}
-
-impl GeoFlags {
-    /// Reads one geolocation flag if `flag` is one; `Ok(false)` if it is not.
-    fn take(&mut self, flag: &str, args: &mut Args) -> Result<bool, UsageError> {
-        match flag {
-            "--geo" => self.source = Some(args.value(flag, "offline or ip-api")?),
-            "--geo-db" => self.db = Some(args.value(flag, "a database path")?),
-            "--geo-url" => self.url = Some(args.value(flag, "a URL")?),
-            _ => return Ok(false),
-        }
-        Ok(true)
-    }
-
-    fn choice(self) -> Result<GeoChoice, UsageError> {
-        match self.source.as_deref() {
-            None | Some("offline") => {
-                if self.url.is_some() {
-                    return Err(UsageError("--geo-url goes with --geo ip-api".into()));
-                }
-                Ok(GeoChoice::Offline(self.db))
-            }
-            Some("ip-api") => {
-                if self.db.is_some() {
-                    return Err(UsageError("--geo-db goes with --geo offline".into()));
-                }
-                Ok(GeoChoice::IpApi(
-                    self.url.unwrap_or_else(|| ip_api::DEFAULT_URL.to_string()),
-                ))
-            }
-            Some(other) => Err(UsageError(format!(
-                "--geo: {other:?} is not offline or ip-api"
-            ))),
-        }
-    }
-}
 
 /// What `--port` and `--server-port` take; the words appear in the error for a bad value.
 const PORT: &str = "a port number (0 to 65535)";
@@ -146,13 +33,20 @@ const PORT: &str = "a port number (0 to 65535)";
 /// Usage of `cargo run --example server`.
 pub const SERVER_USAGE: &str = "\
 usage: cargo run --example server -- [--port P] [--bind IP] [--public-ip IPV4]
-                                     [--geo offline|ip-api] [--geo-db CITY.mmdb] [--geo-url URL]
-                                     [--log FILE | --no-log] [--quiet]
+                                     [GEO FLAGS] [--log FILE | --no-log] [--quiet]
   --port P        port to listen on (default 12347)
   --bind IP       address to listen on (default 127.0.0.1; 0.0.0.0 for other machines)
   --public-ip A   first public address of the NAT pool (default: ask ipify, else 117.222.175.180)
-  --geo SOURCE    offline (default: the bundled or --geo-db database) or ip-api (ip-api.com)
-  --log FILE      JSON log of IP tables (default geotracker-server-<port>.json)";
+  --log FILE      JSON log of IP tables (default geotracker-server-<port>.json)
+GEO FLAGS:
+  --geo SOURCE          offline (default: local databases), ip-api (ip-api.com), or auto
+                        (ip-api.com, and the local databases when it has no answer)
+  --geo-db CITY.mmdb    a City database instead of the bundled sample; give it twice for
+                        separate IPv4 and IPv6 files (default: $GEOTRACKER_GEO_DB)
+  --asn-db ASN.mmdb     an ASN database for isp, org and as (default: $GEOTRACKER_ASN_DB)
+  --geo-url URL         ip-api.com's address (default http://ip-api.com)
+  --geo-cache-secs N    keep each ip-api.com answer N seconds (default 600; 0 keeps none)
+  --geo-cache-size N    keep at most N answers (default 10000)";
 
 /// Options of `cargo run --example server`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,6 +66,14 @@ pub struct ServerOptions {
 impl ServerOptions {
     /// Parses the arguments after the program name.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<ServerOptions, UsageError> {
+        Self::parse_with_env(args, &|name| std::env::var_os(name))
+    }
+
+    /// [`ServerOptions::parse`] with `env` in place of the process's environment.
+    pub fn parse_with_env(
+        args: impl IntoIterator<Item = String>,
+        env: &dyn Fn(&str) -> Option<OsString>,
+    ) -> Result<ServerOptions, UsageError> {
         let mut args = Args::new(args);
         let (mut ip, mut port) = (IpAddr::from([127, 0, 0, 1]), server::DEFAULT_PORT);
         let mut public_ip = None;
@@ -195,7 +97,7 @@ impl ServerOptions {
         Ok(ServerOptions {
             bind: SocketAddr::new(ip, port),
             public_ip,
-            geo: geo.choice()?,
+            geo: geo.choice(env)?,
             log,
             quiet,
         })
@@ -206,8 +108,8 @@ impl ServerOptions {
 pub const ROUTER_USAGE: &str = "\
 usage: cargo run --example router -- [--port P] [--bind IP] [--hold-secs N]
                                      [--servers A:P,B:P,C:P,D:P | --server-port P]
-                                     [--public-ip IPV4] [--geo offline|ip-api] [--geo-db CITY.mmdb]
-                                     [--geo-url URL] [--log-dir DIR] [--log FILE | --no-log] [--quiet]
+                                     [--public-ip IPV4] [GEO FLAGS] [--log-dir DIR]
+                                     [--log FILE | --no-log] [--quiet]
   --port P          port to listen on (default 9020)
   --bind IP         address to listen on (default 127.0.0.1; 0.0.0.0 for other machines)
   --hold-secs N     keep each slot N seconds after answering (default 0; the original used 5)
@@ -215,7 +117,7 @@ usage: cargo run --example router -- [--port P] [--bind IP] [--hold-secs N]
   --server-port P   first port of the four in-process servers (default 12347; 0 = any free)
   --log-dir DIR     where geotracker-router.json and geotracker-server-<port>.json go (default .)
   --log FILE        the router's own log file
-  (--public-ip, --geo, --geo-db, --geo-url: as for the server, for the in-process servers)";
+  --public-ip and GEO FLAGS (see the server's --help) set up the in-process servers";
 
 /// Options of `cargo run --example router`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,6 +148,14 @@ pub const LOCAL_SERVERS: u16 = 4;
 impl RouterOptions {
     /// Parses the arguments after the program name.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<RouterOptions, UsageError> {
+        Self::parse_with_env(args, &|name| std::env::var_os(name))
+    }
+
+    /// [`RouterOptions::parse`] with `env` in place of the process's environment.
+    pub fn parse_with_env(
+        args: impl IntoIterator<Item = String>,
+        env: &dyn Fn(&str) -> Option<OsString>,
+    ) -> Result<RouterOptions, UsageError> {
         let mut args = Args::new(args);
         let (mut ip, mut port) = (IpAddr::from([127, 0, 0, 1]), router::DEFAULT_PORT);
         let mut opts = RouterOptions {
@@ -256,7 +166,7 @@ impl RouterOptions {
             log_dir: PathBuf::from("."),
             log: None,
             public_ip: None,
-            geo: GeoChoice::Offline(None),
+            geo: GeoChoice::default(),
             quiet: false,
         };
         let mut geo = GeoFlags::default();
@@ -299,14 +209,12 @@ impl RouterOptions {
             }
         }
         opts.bind = SocketAddr::new(ip, port);
-        opts.geo = geo.choice()?;
-        if opts.servers.is_some()
-            && (opts.public_ip.is_some() || opts.geo != GeoChoice::Offline(None))
-        {
+        if opts.servers.is_some() && (opts.public_ip.is_some() || geo.any()) {
             return Err(UsageError(
                 "--public-ip and --geo* configure in-process servers; with --servers, give them to each server".into(),
             ));
         }
+        opts.geo = geo.choice(env)?;
         Ok(opts)
     }
 }
@@ -378,7 +286,7 @@ impl ClientOptions {
 pub fn run_server(opts: ServerOptions) -> ExitCode {
     let geo = match opts.geo.open() {
         Ok(geo) => geo,
-        Err(e) => return fail(&format!("server: {e}")),
+        Err(e) => return refuse(&format!("server: {e}")),
     };
     let public = public_ip::resolve(
         opts.public_ip,
@@ -421,7 +329,7 @@ pub fn run_router(opts: RouterOptions) -> ExitCode {
         None => {
             let geo = match opts.geo.open() {
                 Ok(geo) => geo,
-                Err(e) => return fail(&format!("router: {e}")),
+                Err(e) => return refuse(&format!("router: {e}")),
             };
             let public = public_ip::resolve(
                 opts.public_ip,
@@ -557,6 +465,13 @@ fn announce(who: &str, public: &PublicIp, geo: &str) {
 fn fail(message: &str) -> ExitCode {
     eprintln!("{message}");
     ExitCode::FAILURE
+}
+
+/// For a command line that names something unusable (a database of the wrong kind, say): the
+/// same exit code, 2, as for a command line that cannot be parsed.
+fn refuse(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(2)
 }
 
 /// True when a log was configured and could not be written.

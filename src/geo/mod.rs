@@ -2,20 +2,28 @@
 //!
 //! The original server called ip-api.com for every request. That needs the Internet, and
 //! ip-api.com's free endpoint allows 45 requests a minute per address, which one lab behind one
-//! NAT uses up in seconds. So a [`Geolocator`] has two implementations:
+//! NAT uses up in seconds. So a [`Geolocator`] has three implementations:
 //!
-//! - [`mmdb::MmdbGeolocator`], the default: a MaxMind-format database read from memory. The
-//!   library carries a sample database ([`mmdb::MmdbGeolocator::bundled`]); a full one is
-//!   opened with `--geo-db PATH`.
-//! - [`ip_api::IpApi`]: the original's behaviour, asking ip-api.com over HTTP (`--geo ip-api`).
+//! - [`mmdb::MmdbGeolocator`], the default: MaxMind-format databases read into memory
+//!   ([`database`] opens them and recognises their [`records`]). The library carries a sample
+//!   database; full ones are given with `--geo-db` and `--asn-db`.
+//! - [`ip_api::IpApi`]: the original's behaviour, asking ip-api.com over HTTP (`--geo ip-api`),
+//!   with a per-address [`cache`] and respect for its [`rate_limit`].
+//! - [`auto::Auto`]: ip-api.com while it answers, the local database when it does not
+//!   (`--geo auto`).
 //!
-//! Both answer private and reserved addresses the way ip-api.com does, without a lookup
+//! All of them answer private and reserved addresses the way ip-api.com does, without a lookup
 //! ([`ranges`]).
 
+pub mod auto;
+pub mod cache;
 pub mod countries;
+pub mod database;
 pub mod ip_api;
 pub mod mmdb;
 pub mod ranges;
+pub mod rate_limit;
+pub mod records;
 
 use crate::reply::Reply;
 use std::net::IpAddr;
@@ -23,10 +31,12 @@ use std::net::IpAddr;
 /// Something that can locate an IP address. Shared by all of a server's threads.
 pub trait Geolocator: Send + Sync {
     /// Locates `ip`. Never fails: a failure is a [`Reply`] with `status` `"fail"` and a
-    /// `message` saying why, as ip-api.com answers.
+    /// `message` saying why, as ip-api.com answers. A located reply's `source` names the
+    /// source that answered.
     fn locate(&self, ip: IpAddr) -> Reply;
 
-    /// A short name for start-up lines and the reply's `source` field.
+    /// What this geolocator uses, for the start-up lines, e.g.
+    /// `dbip-lite-sample (GeoIP2 City, IPv4 and IPv6)`.
     fn name(&self) -> &str;
 }
 

@@ -1,0 +1,264 @@
+//! Opening a MaxMind-format (`.mmdb`) database and finding out what it holds.
+//!
+//! The file format, a binary search tree over the address bits followed by a data section and a
+//! metadata map, is read by the `maxminddb` crate. Different publishers put different records in
+//! it; this file recognises the three record shapes the server can use ([`Schema`]) and refuses
+//! everything else at start-up with a reason a person can act on: a Country-only or ASN-only
+//! database given as the city database, a truncated file, a file that is not a database at all.
+//!
+//! The shape is read from the records themselves (the keys of the first few records), and the
+//! metadata's `database_type` is quoted in the error, so a renamed file is still recognised.
+
+use maxminddb::Reader;
+use serde::de::IgnoredAny;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// The sample database compiled into the library (about 1.9 MB; see `src/geo/data/LICENSE.md`).
+pub static BUNDLED_DB: &[u8] = include_bytes!("data/dbip-lite-sample.mmdb");
+
+/// The `source` name of the bundled database.
+pub const BUNDLED_NAME: &str = "dbip-lite-sample";
+
+/// How many records are looked at to recognise a database's shape.
+const RECORDS_TO_INSPECT: usize = 32;
+
+/// The record shapes the server understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    /// MaxMind's GeoIP2 City shape (GeoLite2-City, GeoIP2-City, DB-IP Lite City in MaxMind
+    /// format): nested `country`, `subdivisions`, `city`, `postal`, `location` maps.
+    GeoIp2City,
+    /// The flat shape of the ip-location-db project's city databases: `country_code, state1,
+    /// state2, city, postcode, latitude, longitude, timezone`.
+    FlatCity,
+    /// MaxMind's GeoLite2-ASN shape: `autonomous_system_number`,
+    /// `autonomous_system_organization`.
+    Asn,
+}
+
+impl fmt::Display for Schema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Schema::GeoIp2City => "GeoIP2 City",
+            Schema::FlatCity => "ip-location-db city",
+            Schema::Asn => "GeoLite2 ASN",
+        })
+    }
+}
+
+/// What a database is asked to provide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Locations (`--geo-db`): a [`Schema::GeoIp2City`] or [`Schema::FlatCity`] database.
+    City,
+    /// Autonomous systems (`--asn-db`): any database whose records carry
+    /// `autonomous_system_number`.
+    Asn,
+}
+
+/// Why a database cannot be used.
+#[derive(Debug)]
+pub struct GeoDbError {
+    /// The file, or `None` for the bundled database.
+    pub path: Option<PathBuf>,
+    /// What is wrong, in words a person can act on.
+    pub reason: String,
+}
+
+impl fmt::Display for GeoDbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.path {
+            Some(p) => write!(f, "geolocation database {}: {}", p.display(), self.reason),
+            None => write!(f, "bundled geolocation database: {}", self.reason),
+        }
+    }
+}
+
+impl std::error::Error for GeoDbError {}
+
+/// An opened database whose records have a known [`Schema`].
+pub struct Database {
+    reader: Reader<Cow<'static, [u8]>>,
+    name: String,
+    schema: Schema,
+    has_asn: bool,
+}
+
+impl Database {
+    /// The sample database compiled into the library: works from any directory, no set-up.
+    pub fn bundled() -> Result<Database, GeoDbError> {
+        Self::from_bytes(Cow::Borrowed(BUNDLED_DB), BUNDLED_NAME, Role::City, None)
+    }
+
+    /// Opens the database at `path` for `role`. The whole file is read into memory (a full
+    /// city database is 60 to 130 MB), so lookups never touch the disk.
+    pub fn open(path: &Path, role: Role) -> Result<Database, GeoDbError> {
+        let bytes = std::fs::read(path).map_err(|e| GeoDbError {
+            path: Some(path.to_path_buf()),
+            reason: format!("cannot read it: {e}"),
+        })?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "mmdb".to_string());
+        Self::from_bytes(Cow::Owned(bytes), &name, role, Some(path))
+    }
+
+    /// Reads a database from `bytes`; `path` is only for messages.
+    pub fn from_bytes(
+        bytes: Cow<'static, [u8]>,
+        name: &str,
+        role: Role,
+        path: Option<&Path>,
+    ) -> Result<Database, GeoDbError> {
+        let error = |reason: String| GeoDbError {
+            path: path.map(Path::to_path_buf),
+            reason,
+        };
+        let reader = Reader::from_source(bytes).map_err(|e| {
+            error(format!(
+                "not a readable MaxMind database: the file is damaged, truncated or of another \
+                 format ({e})"
+            ))
+        })?;
+        let kind = reader.metadata().database_type.clone();
+        let keys = record_keys(&reader).map_err(|e| {
+            error(format!(
+                "a {kind:?} database whose records cannot be read: the file is damaged or \
+                 truncated ({e})"
+            ))
+        })?;
+        let has = |key: &str| keys.contains_key(key);
+        let has_asn = has("autonomous_system_number");
+        let schema = if has("country_code") && (has("city") || has("state1")) {
+            Some(Schema::FlatCity)
+        } else if has("country") && (has("city") || has("location") || has("subdivisions")) {
+            Some(Schema::GeoIp2City)
+        } else if has_asn {
+            Some(Schema::Asn)
+        } else {
+            None
+        };
+        let what = describe_keys(&keys);
+        match (role, schema) {
+            (Role::City, Some(schema @ (Schema::GeoIp2City | Schema::FlatCity))) => Ok(Database {
+                reader,
+                name: name.to_string(),
+                schema,
+                has_asn,
+            }),
+            (Role::City, Some(Schema::Asn)) => Err(error(format!(
+                "it is an ASN database ({kind:?}, {what}); give it with --asn-db, \
+                 and a City database with --geo-db"
+            ))),
+            (Role::City, None) if has("country") || has("country_code") => Err(error(format!(
+                "it is a Country database ({kind:?}, {what}): it has no regions, \
+                 cities or coordinates; a City database (GeoLite2-City, GeoIP2-City, DB-IP Lite \
+                 City or ip-location-db city) is needed"
+            ))),
+            (Role::Asn, _) if has_asn => Ok(Database {
+                reader,
+                name: name.to_string(),
+                schema: Schema::Asn,
+                has_asn,
+            }),
+            (Role::Asn, Some(_)) => Err(error(format!(
+                "it is a City database without autonomous systems ({kind:?}, {what}); \
+                 give it with --geo-db, and an ASN database (GeoLite2-ASN) with \
+                 --asn-db"
+            ))),
+            (_, None) => Err(error(format!(
+                "it is neither a City nor an ASN database ({kind:?}, {what}): \
+                 expected the GeoIP2 City fields (country, city, location), the \
+                 ip-location-db fields (country_code, city, latitude) or the GeoLite2-ASN \
+                 fields (autonomous_system_number)"
+            ))),
+        }
+    }
+
+    /// The name replies give as their `source`: the file name without `.mmdb`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The record shape.
+    pub fn schema(&self) -> Schema {
+        self.schema
+    }
+
+    /// True when the records also carry `autonomous_system_number` (the bundled database does).
+    pub fn has_asn(&self) -> bool {
+        self.has_asn
+    }
+
+    /// 4 for an IPv4-only database, 6 for one that holds IPv6 (and usually IPv4 too).
+    pub fn ip_version(&self) -> u16 {
+        self.reader.metadata().ip_version
+    }
+
+    /// The metadata's `database_type`, e.g. `"GeoLite2-City"`.
+    pub fn database_type(&self) -> &str {
+        &self.reader.metadata().database_type
+    }
+
+    /// True when `ip` can be in this database: an IPv6 address is never in an IPv4-only one.
+    pub fn can_hold(&self, ip: IpAddr) -> bool {
+        ip.is_ipv4() || self.ip_version() == 6
+    }
+
+    /// The record for `ip` decoded as `T`, `Ok(None)` when the database has none for it.
+    pub fn lookup<'de, T: serde::Deserialize<'de>>(
+        &'de self,
+        ip: IpAddr,
+    ) -> Result<Option<T>, maxminddb::MaxMindDbError> {
+        if !self.can_hold(ip) {
+            return Ok(None);
+        }
+        self.reader.lookup(ip)?.decode::<T>()
+    }
+}
+
+impl fmt::Display for Database {
+    /// `dbip-city-ipv4 (ip-location-db city, IPv4)`, for start-up lines.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ips = if self.ip_version() == 6 {
+            "IPv4 and IPv6"
+        } else {
+            "IPv4"
+        };
+        write!(f, "{} ({}, {ips})", self.name, self.schema)
+    }
+}
+
+/// The keys of the first few records, each with how often it was seen.
+fn record_keys(
+    reader: &Reader<Cow<'static, [u8]>>,
+) -> Result<HashMap<String, usize>, maxminddb::MaxMindDbError> {
+    let mut keys = HashMap::new();
+    for network in reader
+        .networks(Default::default())?
+        .take(RECORDS_TO_INSPECT)
+    {
+        // A record that is not a map (a bare string, say) has no keys to recognise.
+        if let Ok(Some(record)) = network?.decode::<HashMap<String, IgnoredAny>>() {
+            for key in record.into_keys() {
+                *keys.entry(key).or_insert(0) += 1;
+            }
+        }
+    }
+    Ok(keys)
+}
+
+/// `records with country, location` (keys sorted), or `no records` for an empty database.
+fn describe_keys(keys: &HashMap<String, usize>) -> String {
+    if keys.is_empty() {
+        return "no records".to_string();
+    }
+    let mut names: Vec<&str> = keys.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    format!("records with {}", names.join(", "))
+}
