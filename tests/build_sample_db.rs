@@ -440,3 +440,48 @@ fn build_the_bundled_sample_database() {
     std::fs::write(&out, &bytes).expect("write the database");
     println!("wrote {}", out.display());
 }
+
+/// Builds a full GeoLite2-ASN-shaped database from the ip-location-db ASN lists, for
+/// `--asn-db`: ip-location-db publishes its ASN data as CSV only, in the npm registry.
+///
+/// ```text
+/// npm pack @ip-location-db/asn && mkdir asn && tar xzf ip-location-db-asn-*.tgz -C asn
+/// GEOTRACKER_ASN_DIR=$PWD/asn/package GEOTRACKER_ASN_OUT=$PWD/asn.mmdb \
+///     cargo test --release --test build_sample_db -- --ignored --nocapture full_asn
+/// ```
+#[test]
+#[ignore = "needs the npm ASN package; see the comment above"]
+fn build_a_full_asn_database() {
+    let asn_dir = env_dir("GEOTRACKER_ASN_DIR");
+    let out = env_dir("GEOTRACKER_ASN_OUT");
+    let mut writer = Writer::new(
+        "GeoLite2-ASN",
+        "ip-location-db ASN lists (CC BY 4.0: RouteViews, DB-IP.com, NRO) in the GeoLite2-ASN schema",
+        6,
+    );
+    let mut networks = 0;
+    for (file, width) in [("asn-ipv4.csv", 32), ("asn-ipv6.csv", 128)] {
+        for range in read_asn(&asn_dir.join(file)) {
+            let record = Value::map([
+                ("autonomous_system_number", Value::U32(range.asn)),
+                (
+                    "autonomous_system_organization",
+                    Value::str(range.organization.clone()),
+                ),
+            ]);
+            for (bits, prefix) in range_to_cidrs(range.first, range.last, width) {
+                writer.insert(from_bits(bits, width), prefix, &record);
+                networks += 1;
+            }
+        }
+    }
+    let bytes = writer.to_bytes();
+    let reader = maxminddb::Reader::from_source(&bytes[..]).expect("the new database opens");
+    reader.verify().expect("the new database verifies");
+    std::fs::write(&out, &bytes).expect("write the database");
+    println!(
+        "wrote {}: {networks} networks, {} bytes",
+        out.display(),
+        bytes.len()
+    );
+}

@@ -4,34 +4,14 @@
 
 mod common;
 
-use common::temp_dir;
+use common::{example, temp_dir};
 use geotracker::protocol::Request;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// The router example that `cargo test` built beside this test binary.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/sigint-<hash> -> target/<profile>/examples/<name>
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name);
-    assert!(
-        path.exists(),
-        "{} is missing; run `cargo test`, which builds the examples",
-        path.display()
-    );
-    path
-}
 
 /// Starts the router example and returns it with the port it bound and its stdout so far.
 fn start_router(log_dir: &std::path::Path) -> (Child, u16, mpsc::Receiver<String>) {

@@ -86,6 +86,7 @@ pub struct Database {
     name: String,
     schema: Schema,
     has_asn: bool,
+    families: &'static str,
 }
 
 impl Database {
@@ -146,6 +147,7 @@ impl Database {
         let what = describe_keys(&keys);
         match (role, schema) {
             (Role::City, Some(schema @ (Schema::GeoIp2City | Schema::FlatCity))) => Ok(Database {
+                families: families(&reader),
                 reader,
                 name: name.to_string(),
                 schema,
@@ -161,6 +163,7 @@ impl Database {
                  City or ip-location-db city) is needed"
             ))),
             (Role::Asn, _) if has_asn => Ok(Database {
+                families: families(&reader),
                 reader,
                 name: name.to_string(),
                 schema: Schema::Asn,
@@ -225,12 +228,26 @@ impl Database {
 impl fmt::Display for Database {
     /// `dbip-city-ipv4 (ip-location-db city, IPv4)`, for start-up lines.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ips = if self.ip_version() == 6 {
-            "IPv4 and IPv6"
-        } else {
-            "IPv4"
-        };
-        write!(f, "{} ({}, {ips})", self.name, self.schema)
+        write!(f, "{} ({}, {})", self.name, self.schema, self.families)
+    }
+}
+
+/// Which address families the database has data for: "IPv4", "IPv6" or "IPv4 and IPv6".
+/// (ip-location-db's IPv6 files have an IPv6 tree but no IPv4 data.)
+fn families(reader: &Reader<Cow<'static, [u8]>>) -> &'static str {
+    let has_data_in = |cidr: &str| {
+        cidr.parse()
+            .ok()
+            .and_then(|net| reader.within(net, Default::default()).ok())
+            .is_some_and(|mut networks| networks.next().is_some())
+    };
+    let v4 = has_data_in("0.0.0.0/0");
+    let v6 = reader.metadata().ip_version == 6 && has_data_in("2000::/3");
+    match (v4, v6) {
+        (true, true) => "IPv4 and IPv6",
+        (false, true) => "IPv6",
+        (true, false) => "IPv4",
+        (false, false) => "no addresses",
     }
 }
 
