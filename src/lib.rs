@@ -23,7 +23,7 @@
 //! | Ctrl-C: signal flag, waking threads, draining | [`shutdown`] |
 //! | the wire protocol | [`protocol`] |
 //! | ip-api.com's reply shape | [`reply`] |
-//! | geolocation: offline database and ip-api.com | [`geo`] |
+//! | geolocation: offline databases, ip-api.com, and `auto` (one, else the other) | [`geo`] |
 //! | the public address the NAT pool starts from | [`public_ip`] |
 //! | the client | [`client`] |
 //! | command lines of the examples | [`cli`] |
