@@ -2,7 +2,7 @@
 //!
 //! The examples in `examples/` are a few lines each: parse with `*Options::parse`, print the
 //! usage and exit with code 2 on a bad command line, otherwise call `run_*`. Parsing is done by
-//! hand ([`args`]); the geolocation flags, shared by server and router, are in [`geo`].
+//! hand (`cli/args.rs`); the geolocation flags, shared by server and router, are in `cli/geo.rs`.
 
 mod args;
 mod geo;
