@@ -19,6 +19,7 @@
 //! | the server: NAT, locate, answer | [`server`] |
 //! | static NAT and the pool of public addresses | [`nat`] |
 //! | the router's IP table, printing tables | [`iptable`] |
+//! | which servers are up; back-off of a failed one | [`health`] |
 //! | the JSON log (`sample.json` format, atomic write) | [`iplog`] |
 //! | Ctrl-C: signal flag, waking threads, draining | [`shutdown`] |
 //! | the wire protocol | [`protocol`] |
@@ -42,6 +43,7 @@ pub mod accept;
 pub mod cli;
 pub mod client;
 pub mod geo;
+pub mod health;
 pub mod iplog;
 pub mod iptable;
 pub mod nat;

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Longest request line accepted, newline included. An address needs at most 45 bytes.
 pub const MAX_REQUEST_LINE: usize = 4 * 1024;
@@ -129,6 +129,11 @@ pub fn read_request<R: Read>(reader: &mut LineReader<R>) -> Result<Request, Refu
     })
 }
 
+/// [`read_request`] from a new connection, with `within` for the whole line.
+pub fn read_request_from(stream: &TcpStream, within: Duration) -> Result<Request, Refused> {
+    read_request(&mut LineReader::new(DeadlineReader::new(stream, within)))
+}
+
 /// The notice the router sends to a client that has to wait for a slot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueuedNotice {
@@ -158,13 +163,15 @@ impl QueuedNotice {
     }
 }
 
-/// Timeouts applied to every socket. A peer that sends nothing, or stops half-way, is dropped
-/// after `read` instead of holding a thread (and maybe a slot) for ever.
+/// Timeouts applied to every socket (`--connect-timeout`, `--read-timeout`, `--write-timeout`).
+/// A peer that sends nothing, sends a byte at a time, or stops half-way, is dropped after
+/// `read` (a deadline for the whole line, see [`DeadlineReader`]) instead of holding a thread,
+/// and maybe a slot, for ever.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// Longest wait for a TCP connection to be set up.
     pub connect: Duration,
-    /// Longest wait for the next bytes of a line.
+    /// Longest wait for a whole line (a request, or a server's reply).
     pub read: Duration,
     /// Longest wait for a write to be accepted by the peer.
     pub write: Duration,
@@ -195,6 +202,38 @@ impl Timeouts {
         let stream = TcpStream::connect_timeout(&addr, self.connect)?;
         self.apply(&stream)?;
         Ok(stream)
+    }
+}
+
+/// A socket read with a deadline for the whole line, not only for each `read`: a peer that
+/// sends one byte a second would reset a per-read timeout for ever, but cannot move this
+/// deadline. Before each read it sets the socket's read timeout to the time left.
+pub struct DeadlineReader<'a> {
+    stream: &'a TcpStream,
+    deadline: Instant,
+}
+
+impl<'a> DeadlineReader<'a> {
+    /// Reads from `stream` until `within` from now, and not after.
+    pub fn new(stream: &'a TcpStream, within: Duration) -> DeadlineReader<'a> {
+        DeadlineReader {
+            stream,
+            deadline: Instant::now() + within,
+        }
+    }
+}
+
+impl Read for DeadlineReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the time to send a line is up",
+            ));
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        (&*self.stream).read(buf)
     }
 }
 

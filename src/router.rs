@@ -23,11 +23,12 @@
 //!
 //! [`QueuePlace::wait`]: crate::semaphore::QueuePlace::wait
 
-use crate::accept::accept_loop;
+use crate::accept::{accept_loop, Limits};
+use crate::health::{Change, SlotHealth, DEFAULT_BACKOFF};
 use crate::iplog::{Appended, LogError, LogFile};
 use crate::iptable::{dump_on_exit, IpTable, RouterEntry};
 use crate::protocol::{
-    self, LineError, LineReader, QueuedNotice, Request, Timeouts, MAX_REPLY_LINE,
+    self, DeadlineReader, LineError, LineReader, QueuedNotice, Request, Timeouts, MAX_REPLY_LINE,
 };
 use crate::reply::{Reply, Served};
 use crate::semaphore::{Admission, Permit, SlotSemaphore};
@@ -36,15 +37,19 @@ use serde_json::{Map, Value};
 use std::fmt;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
+use std::sync::{Arc, Once};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The original's router port.
 pub const DEFAULT_PORT: u16 = 9020;
 
 /// The default log file of the router.
 pub const DEFAULT_LOG_NAME: &str = "geotracker-router.json";
+
+/// The default `--max-clients` of router and server: far more than a class, far fewer than the
+/// threads or file descriptors a laptop runs out of.
+pub const DEFAULT_MAX_CLIENTS: usize = 2000;
 
 /// How to run a router.
 #[derive(Debug, Clone)]
@@ -60,6 +65,13 @@ pub struct RouterConfig {
     pub log: LogFile,
     /// Timeouts for the sockets to clients and to servers.
     pub timeouts: Timeouts,
+    /// How long a slot whose server failed is skipped (`--backoff-secs`).
+    pub backoff: Duration,
+    /// Longest wait in the queue for a slot (`--queue-timeout`); `None` waits as long as it
+    /// takes, as the original did.
+    pub queue_timeout: Option<Duration>,
+    /// Most clients served at once (`--max-clients`); the next ones are told "router busy".
+    pub max_clients: usize,
     /// No per-client progress lines; start-up lines and the table on exit are still printed.
     pub quiet: bool,
 }
@@ -73,6 +85,9 @@ impl RouterConfig {
             hold: Duration::ZERO,
             log: LogFile::None,
             timeouts: Timeouts::default(),
+            backoff: DEFAULT_BACKOFF,
+            queue_timeout: None,
+            max_clients: DEFAULT_MAX_CLIENTS,
             quiet: false,
         }
     }
@@ -102,6 +117,11 @@ struct Shared {
     slots: SlotSemaphore,
     /// `[client, server]` rows; see [`crate::iptable`].
     table: IpTable<RouterEntry>,
+    /// Which servers are up; see [`crate::health`].
+    health: SlotHealth,
+    /// The table is written once: by the normal stop, or by a second Ctrl-C, whichever comes
+    /// first (the other waits for it to finish).
+    dumped: Once,
     shutdown: Arc<Shutdown>,
     in_flight: Arc<InFlight>,
 }
@@ -162,17 +182,25 @@ impl Router {
             servers.join(", "),
             config.hold.as_secs_f64()
         );
-        Ok(Router {
-            listener,
-            shared: Arc::new(Shared {
-                slots: SlotSemaphore::new(config.servers.len()),
-                config,
-                port,
-                table: IpTable::new(),
-                shutdown,
-                in_flight: InFlight::new(),
-            }),
-        })
+        let shared = Arc::new(Shared {
+            slots: SlotSemaphore::new(config.servers.len()),
+            health: SlotHealth::new(config.servers.len(), config.backoff),
+            config,
+            port,
+            table: IpTable::new(),
+            shutdown,
+            in_flight: InFlight::new(),
+            dumped: Once::new(),
+        });
+        // On a second Ctrl-C: write the table as it is. A weak reference, so that the
+        // shutdown does not keep a stopped router alive.
+        let weak = Arc::downgrade(&shared);
+        shared.shutdown.on_force(move || {
+            if let Some(shared) = weak.upgrade() {
+                shared.dump();
+            }
+        });
+        Ok(Router { listener, shared })
     }
 
     /// The address the router listens on.
@@ -184,18 +212,25 @@ impl Router {
     /// [`DRAIN_LIMIT`](crate::accept::DRAIN_LIMIT)), prints the table and appends it to the log.
     pub fn run(self) -> RouterReport {
         let shared = Arc::clone(&self.shared);
+        let limits = Limits {
+            max_clients: self.shared.config.max_clients,
+            busy: "router busy",
+            write_timeout: self.shared.config.timeouts.write,
+        };
         accept_loop(
             "router",
             self.listener,
             &self.shared.shutdown,
             &self.shared.in_flight,
+            &limits,
             |peer| format!("client-{peer}"),
             move |stream, peer| shared.serve(stream, peer),
         );
-        let table = self.shared.table.snapshot();
-        let log_path = self.shared.config.log.path(DEFAULT_LOG_NAME);
-        let log = dump_on_exit("router", &table, log_path.as_deref());
-        RouterReport { table, log }
+        let log = self.shared.dump();
+        RouterReport {
+            table: self.shared.table.snapshot(),
+            log,
+        }
     }
 
     /// Runs the router on a new thread named `router-<port>`.
@@ -215,6 +250,17 @@ impl Router {
 }
 
 impl Shared {
+    /// Prints the table and appends it to the log, the first time it is called.
+    fn dump(&self) -> Option<Result<Appended, LogError>> {
+        let mut log = None;
+        self.dumped.call_once(|| {
+            let table = self.table.snapshot();
+            let log_path = self.config.log.path(DEFAULT_LOG_NAME);
+            log = dump_on_exit("router", &table, log_path.as_deref());
+        });
+        log
+    }
+
     fn say(&self, line: fmt::Arguments<'_>) {
         if !self.config.quiet {
             println!("router: {line}");
@@ -233,7 +279,7 @@ impl Shared {
         ));
 
         // 1. The request, checked before it may take a slot.
-        let request = match protocol::read_request(&mut LineReader::new(&stream)) {
+        let request = match protocol::read_request_from(&stream, self.config.timeouts.read) {
             Ok(request) => request,
             Err(refused) => {
                 // A client that has gone cannot be told; nothing else is left to do.
@@ -256,48 +302,128 @@ impl Shared {
                     // The client is gone: dropping `place` gives up its place in the queue.
                     return;
                 }
-                place.wait()
+                let waited = match self.config.queue_timeout {
+                    None => Ok(place.wait()),
+                    Some(limit) => place.wait_for(limit),
+                };
+                match waited {
+                    Ok(permit) => permit,
+                    Err(waited) => {
+                        let reply = Reply::fail(
+                            query_of(request),
+                            format!(
+                                "waited {:.1} s for a server: all are busy; try again",
+                                waited.as_secs_f64()
+                            ),
+                        );
+                        let _ = protocol::write_json_line(&mut &stream, &reply);
+                        return;
+                    }
+                }
             }
         };
-        self.forward(&stream, client, request, &permit);
+        let permit = self.forward(&stream, client, request, permit);
 
         // 6. The original's time.sleep(5): the slot stays taken, so others queue meanwhile.
         if !self.config.hold.is_zero() {
             self.shutdown.sleep(self.config.hold);
         }
         // 7. `permit` is dropped here: the slot is free and the queue is woken.
+        drop(permit);
     }
 
-    /// Steps 3 to 5: record, forward, relay.
-    fn forward(&self, stream: &TcpStream, client: SocketAddr, request: Request, permit: &Permit) {
-        let slot = permit.slot();
-        let server = self.config.servers[slot];
+    /// Steps 3 to 5: record, forward (to another slot if this one's server fails), relay.
+    /// Returns the permit of the slot that served the client, to be held for `hold`.
+    fn forward<'s>(
+        &'s self,
+        stream: &TcpStream,
+        client: SocketAddr,
+        request: Request,
+        first: Permit<'s>,
+    ) -> Option<Permit<'s>> {
+        let (queue_position, waited) = (first.queue_position(), first.waited());
         // 3. The IP table (its own lock, taken and released inside `push`).
-        self.table.push(RouterEntry { client, server });
+        self.table.push(RouterEntry {
+            client,
+            server: self.config.servers[first.slot()],
+        });
         self.say(format_args!(
-            "{client} -> slot {slot} (server {server}), waited {} ms",
-            permit.waited().as_millis()
+            "{client} -> slot {} (server {}), waited {} ms",
+            first.slot(),
+            self.config.servers[first.slot()],
+            waited.as_millis()
         ));
 
-        // 4. Ask the server.
-        let mut reply = match ask_server(server, request, &self.config.timeouts) {
-            Ok(object) => object,
-            Err(e) => {
-                let query = match request {
-                    Request::Lookup(ip) => ip.to_string(),
-                    Request::MyLocation => String::new(),
-                };
-                self.say(format_args!("server {server} failed: {e}"));
-                to_object(&Reply::fail(query, format!("server {server} failed: {e}")))
+        // 4. Ask the slot's server; if it is down or fails, the next untried slot's, each at
+        // most once.
+        let mut permit = Some(first);
+        let mut tried: Vec<usize> = Vec::new();
+        let mut failures: Vec<String> = Vec::new();
+        let mut answer = None;
+        while let Some(held) = permit.take() {
+            let slot = held.slot();
+            let server = self.config.servers[slot];
+            tried.push(slot);
+            match self.health.retry_in(slot, Instant::now()) {
+                Some(left) => failures.push(is_down(&server, left)),
+                None => match ask_server(server, request, &self.config.timeouts) {
+                    Ok(object) => {
+                        if self.health.answered(slot) == Change::CameBack {
+                            self.say_health(format_args!("slot {slot} ({server}) is up again"));
+                        }
+                        answer = Some((object, held));
+                        break;
+                    }
+                    Err(e) => {
+                        if self.health.failed(slot, Instant::now()) == Change::WentDown {
+                            self.say_health(format_args!(
+                                "slot {slot} ({server}) is down: {e}; skipped for {} s",
+                                self.health.backoff().as_secs_f64()
+                            ));
+                        }
+                        failures.push(format!("{server}: {e}"));
+                    }
+                },
             }
-        };
+            // This slot is no use to this client: free it before waiting for another, which
+            // is one that is up and not tried yet.
+            drop(held);
+            let now = Instant::now();
+            let untried: Vec<usize> = (0..self.config.servers.len())
+                .filter(|s| !tried.contains(s) && self.health.retry_in(*s, now).is_none())
+                .collect();
+            permit = self.slots.take_one_of(&untried);
+        }
 
         // 5. Say who served the client, and pass the answer on.
+        let (mut reply, permit) = match answer {
+            Some((object, permit)) => (object, Some(permit)),
+            None => {
+                // The slots not tried were skipped because they are down: say so too.
+                let now = Instant::now();
+                for (slot, server) in self.config.servers.iter().enumerate() {
+                    if let (false, Some(left)) =
+                        (tried.contains(&slot), self.health.retry_in(slot, now))
+                    {
+                        failures.push(is_down(server, left));
+                    }
+                }
+                let reply = Reply::fail(
+                    query_of(request),
+                    format!("no server reachable: {}", failures.join("; ")),
+                );
+                self.say(format_args!(
+                    "{client}: {}",
+                    reply.message.as_deref().unwrap_or("")
+                ));
+                (to_object(&reply), None)
+            }
+        };
         let served = Served {
-            slot,
-            server: server.to_string(),
-            queue_position: permit.queue_position(),
-            waited_ms: u64::try_from(permit.waited().as_millis()).unwrap_or(u64::MAX),
+            slot: permit.as_ref().map_or(tried[0], Permit::slot),
+            server: self.config.servers[permit.as_ref().map_or(tried[0], Permit::slot)].to_string(),
+            queue_position,
+            waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
         };
         reply.insert(
             "router".into(),
@@ -306,6 +432,31 @@ impl Shared {
         if protocol::write_json_line(&mut &*stream, &reply).is_err() {
             self.say(format_args!("{client} left before its answer"));
         }
+        permit
+    }
+
+    /// Prints a change of a slot's health, and which slots are up now; even when quiet.
+    fn say_health(&self, line: fmt::Arguments<'_>) {
+        println!(
+            "router: {line}; slots up: {:?}",
+            self.health.up_slots(Instant::now())
+        );
+    }
+}
+
+/// `127.0.0.1:12347 is down (tried again in 4 s)`.
+fn is_down(server: &SocketAddr, left: Duration) -> String {
+    format!(
+        "{server} is down (tried again in {} s)",
+        left.as_secs_f64().ceil()
+    )
+}
+
+/// The reply's `query` for a request: the address, or empty for "where am I?".
+fn query_of(request: Request) -> String {
+    match request {
+        Request::Lookup(ip) => ip.to_string(),
+        Request::MyLocation => String::new(),
     }
 }
 
@@ -353,7 +504,7 @@ pub fn ask_server(
     stream
         .write_all(request.to_line().as_bytes())
         .map_err(ServerFailure::Send)?;
-    let line = LineReader::new(&stream)
+    let line = LineReader::new(DeadlineReader::new(&stream, timeouts.read))
         .read_line(MAX_REPLY_LINE)
         .map_err(ServerFailure::Receive)?;
     match serde_json::from_str::<Value>(&line) {

@@ -152,6 +152,34 @@ impl SlotSemaphore {
         }
     }
 
+    /// Blocks until one of `candidates` is free, then holds it, without queueing: for a client
+    /// that has had its turn and whose server failed (see [`crate::health`]), so it does not
+    /// go to the back of the queue a second time. `None` if `candidates` is empty.
+    pub fn take_one_of(&self, candidates: &[usize]) -> Option<Permit<'_>> {
+        if candidates.is_empty() {
+            return None;
+        }
+        let arrived = Instant::now();
+        let mut state = self.lock();
+        loop {
+            if let Some(&slot) = candidates.iter().find(|&&slot| state.free[slot]) {
+                let serial = state.take(slot);
+                return Some(Permit {
+                    semaphore: self,
+                    slot,
+                    serial,
+                    queue_position: 0,
+                    waited: arrived.elapsed(),
+                });
+            }
+            // Asleep without the lock; woken when any permit is dropped.
+            state = self
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
     /// How many slots are free now. A snapshot for printing and tests: it may change at once.
     pub fn available(&self) -> usize {
         self.lock().free.iter().filter(|&&f| f).count()
@@ -176,8 +204,23 @@ impl<'a> QueuePlace<'a> {
 
     /// Blocks until this place is at the head of the queue and a slot is free, then takes the
     /// lowest free slot.
-    pub fn wait(mut self) -> Permit<'a> {
+    pub fn wait(self) -> Permit<'a> {
+        match self.wait_at_most(None) {
+            Ok(permit) => permit,
+            // Without a limit the wait only ends with a permit.
+            Err(_) => unreachable!("an unlimited wait timed out"),
+        }
+    }
+
+    /// [`QueuePlace::wait`], but for at most `limit` (`--queue-timeout`). After that the place
+    /// leaves the queue and `Err` says how long it waited.
+    pub fn wait_for(self, limit: Duration) -> Result<Permit<'a>, Duration> {
+        self.wait_at_most(Some(limit))
+    }
+
+    fn wait_at_most(mut self, limit: Option<Duration>) -> Result<Permit<'a>, Duration> {
         let semaphore = self.semaphore;
+        let deadline = limit.map(|limit| self.arrived + limit);
         let mut state = semaphore.lock();
         loop {
             // Only the head of the queue may take a slot: that is what makes the order FIFO.
@@ -191,21 +234,36 @@ impl<'a> QueuePlace<'a> {
                         semaphore.changed.notify_all();
                     }
                     self.served = true;
-                    return Permit {
+                    return Ok(Permit {
                         semaphore,
                         slot,
                         serial,
                         queue_position: self.position,
                         waited: self.arrived.elapsed(),
-                    };
+                    });
                 }
             }
             // Releases the lock while asleep and takes it again before returning, so the
             // loop re-checks the state it was woken for.
-            state = semaphore
-                .changed
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            state = match deadline {
+                None => semaphore
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        // Leave the queue: `Drop` takes the lock, so release it first.
+                        drop(state);
+                        return Err(self.arrived.elapsed());
+                    }
+                    semaphore
+                        .changed
+                        .wait_timeout(state, deadline - now)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
         }
     }
 }

@@ -12,18 +12,18 @@
 //!    means "locate this";
 //! 3. locate with the shared [`Geolocator`] and write one reply line.
 
-use crate::accept::accept_loop;
+use crate::accept::{accept_loop, Limits};
 use crate::geo::Geolocator;
 use crate::iplog::{Appended, LogError, LogFile};
 use crate::iptable::dump_on_exit;
 use crate::nat::{NatEntry, NatTable};
-use crate::protocol::{self, LineReader, Request, Timeouts};
+use crate::protocol::{self, Request, Timeouts};
 use crate::reply::Reply;
 use crate::shutdown::{InFlight, Shutdown};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Once};
 use std::thread::{self, JoinHandle};
 
 /// The original's server port.
@@ -46,6 +46,8 @@ pub struct ServerConfig {
     pub log: LogFile,
     /// Socket timeouts.
     pub timeouts: Timeouts,
+    /// Most callers served at once (`--max-clients`); the next ones are told "server busy".
+    pub max_clients: usize,
     /// No per-connection progress lines (for tests and load runs); start-up lines and the
     /// table on exit are still printed.
     pub quiet: bool,
@@ -59,6 +61,7 @@ impl ServerConfig {
             public_ip,
             log: LogFile::None,
             timeouts: Timeouts::default(),
+            max_clients: crate::router::DEFAULT_MAX_CLIENTS,
             quiet: false,
         }
     }
@@ -92,6 +95,9 @@ struct Shared {
     geo: Arc<dyn Geolocator>,
     shutdown: Arc<Shutdown>,
     in_flight: Arc<InFlight>,
+    /// The table is written once: by the normal stop, or by a second Ctrl-C, whichever comes
+    /// first (the other waits for it to finish).
+    dumped: Once,
 }
 
 /// A server running on its own thread.
@@ -120,18 +126,28 @@ impl Server {
         // Start-up lines are printed even when quiet: they say which port was bound.
         println!("server {port}: socket bound to port {port}");
         println!("server {port}: socket is listening");
+        let shared = Arc::new(Shared {
+            nat: NatTable::new(config.public_ip),
+            log_path: config.log.path(&default_log_name(port)),
+            config,
+            port,
+            geo,
+            shutdown,
+            in_flight: InFlight::new(),
+            dumped: Once::new(),
+        });
+        // On a second Ctrl-C: write the table as it is. A weak reference, so that the
+        // shutdown does not keep a stopped server alive.
+        let weak = Arc::downgrade(&shared);
+        shared.shutdown.on_force(move || {
+            if let Some(shared) = weak.upgrade() {
+                shared.dump();
+            }
+        });
         Ok(Server {
             listener,
             port,
-            shared: Arc::new(Shared {
-                nat: NatTable::new(config.public_ip),
-                log_path: config.log.path(&default_log_name(port)),
-                config,
-                port,
-                geo,
-                shutdown,
-                in_flight: InFlight::new(),
-            }),
+            shared,
         })
     }
 
@@ -145,17 +161,25 @@ impl Server {
     pub fn run(self) -> ServerReport {
         let shared = Arc::clone(&self.shared);
         let who = format!("server {}", self.port);
+        let limits = Limits {
+            max_clients: self.shared.config.max_clients,
+            busy: "server busy",
+            write_timeout: self.shared.config.timeouts.write,
+        };
         accept_loop(
             &who,
             self.listener,
             &self.shared.shutdown,
             &self.shared.in_flight,
+            &limits,
             |peer| format!("caller-{peer}"),
             move |stream, peer| shared.serve(stream, peer),
         );
-        let table = self.shared.nat.snapshot();
-        let log = dump_on_exit(&who, &table, self.shared.log_path.as_deref());
-        ServerReport { table, log }
+        let log = self.shared.dump();
+        ServerReport {
+            table: self.shared.nat.snapshot(),
+            log,
+        }
     }
 
     /// Runs the server on a new thread named `server-<port>`.
@@ -170,6 +194,17 @@ impl Server {
 }
 
 impl Shared {
+    /// Prints the table and appends it to the log, the first time it is called.
+    fn dump(&self) -> Option<Result<Appended, LogError>> {
+        let mut log = None;
+        self.dumped.call_once(|| {
+            let table = self.nat.snapshot();
+            let who = format!("server {}", self.port);
+            log = dump_on_exit(&who, &table, self.log_path.as_deref());
+        });
+        log
+    }
+
     fn say(&self, line: std::fmt::Arguments<'_>) {
         if !self.config.quiet {
             println!("server {}: {line}", self.port);
@@ -190,7 +225,7 @@ impl Shared {
         ));
 
         // 2. The request line; 3. locate and answer.
-        let reply = match protocol::read_request(&mut LineReader::new(&stream)) {
+        let reply = match protocol::read_request_from(&stream, self.config.timeouts.read) {
             Ok(Request::Lookup(ip)) => self.locate(ip),
             Ok(Request::MyLocation) => self.locate(entry.public.ip()),
             Err(refused) => refused.reply(),

@@ -16,6 +16,10 @@
 //! 3. each loop waits for its in-flight connections ([`InFlight`]), prints its IP table and
 //!    appends it to its JSON log (see [`crate::iplog`]).
 //!
+//! A **second** Ctrl-C means "stop now": the watcher runs the emergency dumps that router and
+//! servers registered ([`Shutdown::on_force`]: each writes the table it has so far to its log)
+//! and exits the process at once with code 130 (128 + SIGINT), without waiting for clients.
+//!
 //! Tests and embedding programs call [`Shutdown::request`] instead of sending a signal; the
 //! same steps follow.
 
@@ -29,10 +33,24 @@ use std::time::{Duration, Instant};
 /// How often the watcher thread looks at the signal flag.
 pub const POLL: Duration = Duration::from_millis(50);
 
+/// The exit code after a second Ctrl-C: 128 + SIGINT, as shells report a process killed by it.
+pub const FORCED_EXIT_CODE: i32 = 130;
+
+/// What a router or server writes when a second Ctrl-C stops the process at once.
+type EmergencyDump = Box<dyn Fn() + Send + Sync>;
+
 /// A shared "please stop" for a router or server and all their threads.
 pub struct Shutdown {
-    /// Set by the signal handler (and by `request`). Only ever goes from false to true.
+    /// Set by `request` (and so by the first signal). Only ever goes from false to true.
     signalled: Arc<AtomicBool>,
+    /// Set by the signal handler; the watcher takes it back to false each time it counts a
+    /// signal, so a second Ctrl-C is seen as such.
+    pending: Arc<AtomicBool>,
+    /// Run, in order, on a second Ctrl-C before the process exits.
+    emergency: Mutex<Vec<EmergencyDump>>,
+    /// Where emergency dumps go instead, for a shutdown that belongs to another (see
+    /// [`Shutdown::child_of`]).
+    parent: Option<Arc<Shutdown>>,
     /// The same fact for threads that sleep: `true` once shutdown was requested.
     requested: Mutex<bool>,
     /// Wakes threads in [`Shutdown::sleep`] when `requested` becomes true.
@@ -46,6 +64,23 @@ impl Shutdown {
     pub fn new() -> Arc<Shutdown> {
         Arc::new(Shutdown {
             signalled: Arc::new(AtomicBool::new(false)),
+            pending: Arc::new(AtomicBool::new(false)),
+            emergency: Mutex::new(Vec::new()),
+            parent: None,
+            requested: Mutex::new(false),
+            woken: Condvar::new(),
+            listeners: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// A shutdown that is requested separately (the router's in-process servers stop after
+    /// the router), but whose emergency dumps run on `parent`'s second Ctrl-C.
+    pub fn child_of(parent: &Arc<Shutdown>) -> Arc<Shutdown> {
+        Arc::new(Shutdown {
+            signalled: Arc::new(AtomicBool::new(false)),
+            pending: Arc::new(AtomicBool::new(false)),
+            emergency: Mutex::new(Vec::new()),
+            parent: Some(Arc::clone(parent)),
             requested: Mutex::new(false),
             woken: Condvar::new(),
             listeners: Mutex::new(Vec::new()),
@@ -57,19 +92,56 @@ impl Shutdown {
         let shutdown = Shutdown::new();
         for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
             // The handler stores `true` into the flag, and does nothing else.
-            signal_hook::flag::register(signal, Arc::clone(&shutdown.signalled))?;
+            signal_hook::flag::register(signal, Arc::clone(&shutdown.pending))?;
         }
         let watched = Arc::clone(&shutdown);
-        // The watcher: turns the flag into a wake-up of every waiting thread.
+        // The watcher: counts signals, turning the first into a wake-up of every waiting
+        // thread and the second into an immediate exit.
         thread::Builder::new()
             .name("signal-watcher".into())
             .spawn(move || {
-                while !watched.signalled.load(Ordering::SeqCst) {
+                let mut seen = 0;
+                loop {
                     thread::sleep(POLL);
+                    // Take the flag back, so the next signal sets it again.
+                    if !watched.pending.swap(false, Ordering::SeqCst) {
+                        continue;
+                    }
+                    seen += 1;
+                    if seen == 1 {
+                        println!("stopping: serving the clients already in, then writing the IP tables (Ctrl-C again to stop at once)");
+                        watched.request();
+                    } else {
+                        println!("stopping at once: writing the IP tables as they are");
+                        watched.run_emergency_dumps();
+                        std::process::exit(FORCED_EXIT_CODE);
+                    }
                 }
-                watched.request();
             })?;
         Ok(shutdown)
+    }
+
+    /// Registers what to write if a second Ctrl-C stops the process at once.
+    pub fn on_force(&self, dump: impl Fn() + Send + Sync + 'static) {
+        match &self.parent {
+            Some(parent) => parent.on_force(dump),
+            None => self
+                .emergency
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(Box::new(dump)),
+        }
+    }
+
+    /// Runs the registered emergency dumps (the watcher does, on a second Ctrl-C).
+    pub fn run_emergency_dumps(&self) {
+        let dumps = self
+            .emergency
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for dump in dumps.iter() {
+            dump();
+        }
     }
 
     /// Asks everything to stop: sleepers wake at once and accept loops within a moment.

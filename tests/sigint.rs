@@ -15,15 +15,20 @@ use std::time::{Duration, Instant};
 
 /// Starts the router example and returns it with the port it bound and its stdout so far.
 fn start_router(log_dir: &std::path::Path) -> (Child, u16, mpsc::Receiver<String>) {
+    start_router_with(
+        log_dir,
+        &["--server-port", "0", "--public-ip", "117.222.175.180"],
+    )
+}
+
+/// [`start_router`] with these arguments instead of the in-process servers'.
+fn start_router_with(
+    log_dir: &std::path::Path,
+    args: &[&str],
+) -> (Child, u16, mpsc::Receiver<String>) {
     let mut child = Command::new(example("router"))
-        .args([
-            "--port",
-            "0",
-            "--server-port",
-            "0",
-            "--public-ip",
-            "117.222.175.180",
-        ])
+        .args(["--port", "0"])
+        .args(args)
         .arg("--log-dir")
         .arg(log_dir)
         .stdout(Stdio::piped())
@@ -104,6 +109,10 @@ fn sigint_prints_the_table_writes_the_log_and_exits_0() {
         "{out}"
     );
     assert!(err.is_empty(), "nothing on stderr: {err}");
+    assert!(
+        out.contains("stopping: serving the clients already in"),
+        "{out}"
+    );
 
     let log: Value =
         serde_json::from_slice(&std::fs::read(dir.join("geotracker-router.json")).unwrap())
@@ -122,4 +131,75 @@ fn sigint_prints_the_table_writes_the_log_and_exits_0() {
         "117.222.175.180"
     );
     eprintln!("stopped {stopped_in:?} after SIGINT");
+}
+
+/// Waits for a line of the child's output that starts with `prefix`.
+fn wait_for_line(lines: &mpsc::Receiver<String>, prefix: &str) -> String {
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("no line starting with {prefix:?}"));
+        if line.starts_with(prefix) {
+            return line;
+        }
+    }
+}
+
+fn send_sigint(child: &Child) {
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+}
+
+#[test]
+fn a_second_sigint_exits_at_once_after_writing_the_table() {
+    let dir = temp_dir("sigint-twice");
+    // A server that takes the request and never answers: the client stays in flight, so the
+    // first Ctrl-C has to wait for it (up to the read timeout of 30 s given here).
+    let (got_tx, got) = mpsc::channel();
+    let silent = common::fake_server(move |stream, _| {
+        let _ = got_tx.send(());
+        thread::sleep(Duration::from_secs(60));
+        drop(stream);
+    });
+    let servers = silent.to_string();
+    let (child, port, lines) =
+        start_router_with(&dir, &["--servers", &servers, "--read-timeout", "30"]);
+    let router: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let client = thread::spawn(move || {
+        geotracker::client::ask(
+            router,
+            Request::MyLocation,
+            &common::test_timeouts(),
+            |_| {},
+        )
+    });
+    got.recv_timeout(Duration::from_secs(10))
+        .expect("the request reaches the server");
+
+    send_sigint(&child);
+    wait_for_line(&lines, "stopping: serving the clients already in");
+    let sent = Instant::now();
+    send_sigint(&child);
+    let status = wait_with_limit(child, Duration::from_secs(5));
+    let took = sent.elapsed();
+    let stdout_rest = lines.try_iter().collect::<Vec<_>>().join("\n");
+    assert_eq!(status.code(), Some(130), "{stdout_rest}");
+    assert!(
+        took < Duration::from_secs(2),
+        "exited {took:?} after the second SIGINT"
+    );
+    assert!(stdout_rest.contains("stopping at once"), "{stdout_rest}");
+    // The table as it was: the one client in flight.
+    let log: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("geotracker-router.json")).unwrap())
+            .unwrap();
+    assert_eq!(log["count"], 1);
+    assert_eq!(log["IP-Login-1"].as_array().unwrap().len(), 1);
+    assert_eq!(log["IP-Login-1"][0]["IP No."][1], servers.as_str());
+    // The client's connection was closed by the exit, not left hanging.
+    assert!(client.join().unwrap().is_err());
+    eprintln!("exited {took:?} after the second SIGINT");
 }

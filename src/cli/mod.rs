@@ -33,11 +33,16 @@ const PORT: &str = "a port number (0 to 65535)";
 /// Usage of `cargo run --example server`.
 pub const SERVER_USAGE: &str = "\
 usage: cargo run --example server -- [--port P] [--bind IP] [--public-ip IPV4]
-                                     [GEO FLAGS] [--log FILE | --no-log] [--quiet]
+                                     [GEO FLAGS] [LIMITS] [--log FILE | --no-log] [--quiet]
   --port P        port to listen on (default 12347)
   --bind IP       address to listen on (default 127.0.0.1; 0.0.0.0 for other machines)
   --public-ip A   first public address of the NAT pool (default: ask ipify, else 117.222.175.180)
   --log FILE      JSON log of IP tables (default geotracker-server-<port>.json)
+LIMITS (router and server; seconds may have decimals):
+  --connect-timeout S   longest wait to connect (default 3)
+  --read-timeout S      longest wait for a whole request or reply line (default 10)
+  --write-timeout S     longest wait to send a line (default 10)
+  --max-clients N       most clients served at once; the next are told \"busy\" (default 2000)
 GEO FLAGS:
   --geo SOURCE          offline (default: local databases), ip-api (ip-api.com), or auto
                         (ip-api.com, and the local databases when it has no answer)
@@ -59,8 +64,59 @@ pub struct ServerOptions {
     pub geo: GeoChoice,
     /// Log file.
     pub log: LogFile,
+    /// Socket timeouts and the cap on callers.
+    pub limits: Reliability,
     /// No progress lines.
     pub quiet: bool,
+}
+
+/// Timeouts and caps that router and server share (`--connect-timeout`, `--read-timeout`,
+/// `--write-timeout`, `--max-clients`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reliability {
+    /// Socket timeouts.
+    pub timeouts: Timeouts,
+    /// Most clients served at once.
+    pub max_clients: usize,
+}
+
+impl Default for Reliability {
+    fn default() -> Reliability {
+        Reliability {
+            timeouts: Timeouts::default(),
+            max_clients: router::DEFAULT_MAX_CLIENTS,
+        }
+    }
+}
+
+impl Reliability {
+    /// Reads one of these flags if `flag` is one; `Ok(false)` if it is not.
+    fn take(&mut self, flag: &str, args: &mut Args) -> Result<bool, UsageError> {
+        match flag {
+            "--connect-timeout" => self.timeouts.connect = seconds(flag, args)?,
+            "--read-timeout" => self.timeouts.read = seconds(flag, args)?,
+            "--write-timeout" => self.timeouts.write = seconds(flag, args)?,
+            "--max-clients" => {
+                self.max_clients = args.value(flag, "a number of clients")?;
+                if self.max_clients == 0 {
+                    return Err(UsageError("--max-clients must be at least 1".into()));
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// A positive number of seconds, decimals allowed (`0.5`).
+fn seconds(flag: &str, args: &mut Args) -> Result<Duration, UsageError> {
+    let secs: f64 = args.value(flag, "a number of seconds")?;
+    if !(secs > 0.0 && secs <= 86_400.0) {
+        return Err(UsageError(format!(
+            "{flag}: {secs} is not between 0 and 86400 seconds"
+        )));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 impl ServerOptions {
@@ -80,8 +136,9 @@ impl ServerOptions {
         let mut geo = GeoFlags::default();
         let mut log = LogFile::DefaultIn(PathBuf::from("."));
         let mut quiet = false;
+        let mut limits = Reliability::default();
         while let Some(flag) = args.next() {
-            if geo.take(&flag, &mut args)? {
+            if geo.take(&flag, &mut args)? || limits.take(&flag, &mut args)? {
                 continue;
             }
             match flag.as_str() {
@@ -99,6 +156,7 @@ impl ServerOptions {
             public_ip,
             geo: geo.choice(env)?,
             log,
+            limits,
             quiet,
         })
     }
@@ -108,7 +166,7 @@ impl ServerOptions {
 pub const ROUTER_USAGE: &str = "\
 usage: cargo run --example router -- [--port P] [--bind IP] [--hold-secs N]
                                      [--servers A:P,B:P,C:P,D:P | --server-port P]
-                                     [--public-ip IPV4] [GEO FLAGS] [--log-dir DIR]
+                                     [--public-ip IPV4] [GEO FLAGS] [LIMITS] [--log-dir DIR]
                                      [--log FILE | --no-log] [--quiet]
   --port P          port to listen on (default 9020)
   --bind IP         address to listen on (default 127.0.0.1; 0.0.0.0 for other machines)
@@ -117,6 +175,9 @@ usage: cargo run --example router -- [--port P] [--bind IP] [--hold-secs N]
   --server-port P   first port of the four in-process servers (default 12347; 0 = any free)
   --log-dir DIR     where geotracker-router.json and geotracker-server-<port>.json go (default .)
   --log FILE        the router's own log file
+  --queue-timeout S tell a client that waited S seconds for a slot to try again (default: wait)
+  --backoff-secs S  skip a slot whose server failed for S seconds, then try it again (default 5)
+  LIMITS (timeouts, --max-clients) as for the server, also for the in-process servers;
   --public-ip and GEO FLAGS (see the server's --help) set up the in-process servers";
 
 /// Options of `cargo run --example router`.
@@ -138,6 +199,12 @@ pub struct RouterOptions {
     pub public_ip: Option<Ipv4Addr>,
     /// Geolocation of the in-process servers.
     pub geo: GeoChoice,
+    /// Socket timeouts and the cap on clients (also for the in-process servers).
+    pub limits: Reliability,
+    /// `--queue-timeout`: longest wait in the queue for a slot.
+    pub queue_timeout: Option<Duration>,
+    /// `--backoff-secs`: how long a failed server is skipped.
+    pub backoff: Duration,
     /// No progress lines.
     pub quiet: bool,
 }
@@ -167,11 +234,14 @@ impl RouterOptions {
             log: None,
             public_ip: None,
             geo: GeoChoice::default(),
+            limits: Reliability::default(),
+            queue_timeout: None,
+            backoff: crate::health::DEFAULT_BACKOFF,
             quiet: false,
         };
         let mut geo = GeoFlags::default();
         while let Some(flag) = args.next() {
-            if geo.take(&flag, &mut args)? {
+            if geo.take(&flag, &mut args)? || opts.limits.take(&flag, &mut args)? {
                 continue;
             }
             match flag.as_str() {
@@ -201,6 +271,8 @@ impl RouterOptions {
                     }
                 }
                 "--log-dir" => opts.log_dir = args.value(&flag, "a folder")?,
+                "--queue-timeout" => opts.queue_timeout = Some(seconds(&flag, &mut args)?),
+                "--backoff-secs" => opts.backoff = seconds(&flag, &mut args)?,
                 "--log" => opts.log = Some(LogFile::At(args.value(&flag, "a file path")?)),
                 "--no-log" => opts.log = Some(LogFile::None),
                 "--public-ip" => opts.public_ip = Some(args.value(&flag, "an IPv4 address")?),
@@ -299,10 +371,12 @@ pub fn run_server(opts: ServerOptions) -> ExitCode {
     };
     let mut config = ServerConfig::new(opts.bind, public.addr);
     config.log = opts.log;
+    config.timeouts = opts.limits.timeouts;
+    config.max_clients = opts.limits.max_clients;
     config.quiet = opts.quiet;
     let server = match Server::bind(config, Arc::clone(&geo), shutdown) {
         Ok(s) => s,
-        Err(e) => return fail(&format!("server: cannot listen on {}: {e}", opts.bind)),
+        Err(e) => return refuse(&format!("server: cannot listen on {}: {e}", opts.bind)),
     };
     announce(
         &format!("server {}", server.local_addr().port()),
@@ -322,7 +396,7 @@ pub fn run_router(opts: RouterOptions) -> ExitCode {
     let local_ip = IpAddr::from([127, 0, 0, 1]);
     // The in-process servers stop after the router: clients still queued at the router when
     // Ctrl-C arrives are served by running servers while the router drains.
-    let servers_shutdown = Shutdown::new();
+    let servers_shutdown = Shutdown::child_of(&shutdown);
     let mut local_servers = Vec::new();
     let servers = match &opts.servers {
         Some(list) => list.clone(),
@@ -344,11 +418,13 @@ pub fn run_router(opts: RouterOptions) -> ExitCode {
                 };
                 let mut config = ServerConfig::new(SocketAddr::new(local_ip, port), public.addr);
                 config.log = LogFile::DefaultIn(opts.log_dir.clone());
+                config.timeouts = opts.limits.timeouts;
+                config.max_clients = opts.limits.max_clients;
                 config.quiet = opts.quiet;
                 match Server::bind(config, Arc::clone(&geo), Arc::clone(&servers_shutdown)) {
                     Ok(server) => local_servers.push(server),
                     Err(e) => {
-                        return fail(&format!(
+                        return refuse(&format!(
                             "router: cannot start the in-process server on port {port}: {e}"
                         ))
                     }
@@ -364,11 +440,15 @@ pub fn run_router(opts: RouterOptions) -> ExitCode {
         .log
         .clone()
         .unwrap_or_else(|| LogFile::DefaultIn(opts.log_dir.clone()));
+    config.timeouts = opts.limits.timeouts;
+    config.max_clients = opts.limits.max_clients;
+    config.queue_timeout = opts.queue_timeout;
+    config.backoff = opts.backoff;
     config.quiet = opts.quiet;
     // Bound before the servers start, so a router that cannot listen leaves no server logs.
     let router = match Router::bind(config, Arc::clone(&shutdown)) {
         Ok(r) => r,
-        Err(e) => return fail(&e.to_string()),
+        Err(e) => return refuse(&e.to_string()),
     };
     let mut handles = Vec::new();
     for server in local_servers {

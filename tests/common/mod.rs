@@ -68,6 +68,11 @@ pub struct System {
 impl System {
     /// Starts the system; `hold` is the router's `--hold-secs`.
     pub fn start(hold: Duration) -> System {
+        Self::start_with(|config| config.hold = hold)
+    }
+
+    /// [`System::start`], with `adjust` changing the router's configuration first.
+    pub fn start_with(adjust: impl FnOnce(&mut RouterConfig)) -> System {
         let servers_shutdown = Shutdown::new();
         let geo: Arc<dyn Geolocator> = Arc::new(MmdbGeolocator::bundled().expect("bundled db"));
         let mut servers = Vec::new();
@@ -80,7 +85,7 @@ impl System {
             servers.push(server.spawn().expect("start a server"));
         }
         let server_addrs: Vec<SocketAddr> = servers.iter().map(|s| s.addr).collect();
-        let (router, shutdown) = start_router(server_addrs.clone(), hold);
+        let (router, shutdown) = start_router_with(server_addrs.clone(), adjust);
         System {
             router_addr: router.addr,
             server_addrs,
@@ -135,11 +140,19 @@ where
 
 /// A router over `servers` (quiet, test timeouts, no log), already running.
 pub fn start_router(servers: Vec<SocketAddr>, hold: Duration) -> (RouterHandle, Arc<Shutdown>) {
+    start_router_with(servers, |config| config.hold = hold)
+}
+
+/// [`start_router`], with `adjust` changing the configuration first.
+pub fn start_router_with(
+    servers: Vec<SocketAddr>,
+    adjust: impl FnOnce(&mut RouterConfig),
+) -> (RouterHandle, Arc<Shutdown>) {
     let shutdown = Shutdown::new();
     let mut config = RouterConfig::new(any_port(), servers);
-    config.hold = hold;
     config.quiet = true;
     config.timeouts = test_timeouts();
+    adjust(&mut config);
     let router = Router::bind(config, Arc::clone(&shutdown))
         .expect("bind the router")
         .spawn()
