@@ -1,5 +1,7 @@
 //! The examples' command lines: defaults, flags, and clear errors.
 
+mod common;
+
 use geotracker::cli::{
     ClientOptions, GeoChoice, GeoSource, RouterOptions, ServerOptions, UsageError, ASN_DB_ENV,
     GEO_DB_ENV,
@@ -149,4 +151,71 @@ fn databases_come_from_flags_then_the_environment() {
     // An empty variable is unset.
     let empty = server_with_env("", &[(GEO_DB_ENV, "")]).unwrap().geo;
     assert!(empty.city_dbs.is_empty());
+}
+
+#[test]
+fn a_port_in_use_and_a_bad_flag_exit_2_with_one_line_and_no_backtrace() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let runs = [
+        (
+            "server",
+            vec![
+                "--port",
+                port.as_str(),
+                "--public-ip",
+                "1.2.3.4",
+                "--no-log",
+            ],
+            "error: server: cannot listen on 127.0.0.1:",
+        ),
+        (
+            "router",
+            vec![
+                "--port",
+                port.as_str(),
+                "--server-port",
+                "0",
+                "--public-ip",
+                "1.2.3.4",
+            ],
+            "error: router: cannot listen on 127.0.0.1:",
+        ),
+        (
+            "router",
+            vec!["--hold-secs", "soon"],
+            "error: --hold-secs: \"soon\"",
+        ),
+        ("client", vec!["--clients"], "error: --clients needs"),
+        (
+            "server",
+            vec!["--read-timeout", "-1"],
+            "error: --read-timeout: -1 is not",
+        ),
+    ];
+    let dir = common::temp_dir("exit-2");
+    for (program, args, first_line) in runs {
+        let output = std::process::Command::new(common::example(program))
+            .args(&args)
+            .current_dir(&dir)
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{program} {args:?}: {stderr}"
+        );
+        assert!(
+            stderr.starts_with(first_line),
+            "{program} {args:?}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("backtrace"),
+            "{stderr}"
+        );
+    }
+    drop(taken);
+    std::fs::remove_dir_all(dir).unwrap();
 }
