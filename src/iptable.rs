@@ -23,7 +23,7 @@ pub struct RouterEntry {
     pub server: SocketAddr,
 }
 
-/// An append-only table of rows shared by many threads.
+/// A table of rows shared by many threads: appended to, and a row corrected at most.
 pub struct IpTable<E> {
     /// The rows in the order they were appended.
     rows: Mutex<Vec<E>>,
@@ -43,6 +43,16 @@ impl<E: Clone> IpTable<E> {
         let mut rows = self.rows.lock();
         rows.push(row);
         rows.len()
+    }
+
+    /// Replaces row `index` (1-based, as [`IpTable::push`] returned it). The router does this
+    /// when a client's first server failed and another one answered it. An index that is not
+    /// in the table is ignored.
+    pub fn replace(&self, index: usize, row: E) {
+        // Critical section: one write; the lock is held for nothing else.
+        if let Some(slot) = self.rows.lock().get_mut(index.wrapping_sub(1)) {
+            *slot = row;
+        }
     }
 
     /// A copy of the rows, taken under the lock.

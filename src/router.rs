@@ -343,7 +343,7 @@ impl Shared {
     ) -> Option<Permit<'s>> {
         let (queue_position, waited) = (first.queue_position(), first.waited());
         // 3. The IP table (its own lock, taken and released inside `push`).
-        self.table.push(RouterEntry {
+        let row = self.table.push(RouterEntry {
             client,
             server: self.config.servers[first.slot()],
         });
@@ -393,6 +393,15 @@ impl Shared {
                 .filter(|s| !tried.contains(s) && self.health.retry_in(*s, now).is_none())
                 .collect();
             permit = self.slots.take_one_of(&untried);
+            if let Some(next) = &permit {
+                let server = self.config.servers[next.slot()];
+                self.say(format_args!(
+                    "{client} -> slot {} (server {server}) instead",
+                    next.slot()
+                ));
+                // The table says which server served the client (the row's own lock).
+                self.table.replace(row, RouterEntry { client, server });
+            }
         }
 
         // 5. Say who served the client, and pass the answer on.

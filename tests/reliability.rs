@@ -144,7 +144,8 @@ fn a_client_sending_one_byte_at_a_time_is_dropped_at_the_deadline() {
 
 #[test]
 fn a_dead_server_is_skipped_and_its_clients_go_to_the_next_slot() {
-    let servers = vec![dead_server(), answering_server("B"), answering_server("C")];
+    let server_b = answering_server("B");
+    let servers = vec![dead_server(), server_b, answering_server("C")];
     let (router, shutdown) = start_router_with(servers, |c| {
         c.backoff = Duration::from_secs(60);
     });
@@ -158,6 +159,8 @@ fn a_dead_server_is_skipped_and_its_clients_go_to_the_next_slot() {
     shutdown.request();
     let report = router.join().unwrap();
     assert_eq!(report.table.len(), 10);
+    // The table names the server that answered each client, not the dead one.
+    assert!(report.table.iter().all(|row| row.server == server_b));
 }
 
 #[test]
