@@ -389,5 +389,8 @@ fn shutdown_with_100_clients_in_flight_answers_and_logs_every_one() {
         serde_json::from_str(&std::fs::read_to_string(&log).unwrap()).unwrap();
     assert_eq!(written["count"], 1);
     assert_eq!(written["IP-Login-1"].as_array().unwrap().len(), 100);
+    eprintln!(
+        "100 clients in flight at the stop: 100 answered, 100 rows logged, stopped in {took:?}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
