@@ -325,7 +325,8 @@ impl Shared {
         let permit = self.forward(&stream, client, request, permit);
 
         // 6. The original's time.sleep(5): the slot stays taken, so others queue meanwhile.
-        if !self.config.hold.is_zero() {
+        // (A client that no server answered holds no slot, and does not wait.)
+        if permit.is_some() && !self.config.hold.is_zero() {
             self.shutdown.sleep(self.config.hold);
         }
         // 7. `permit` is dropped here: the slot is free and the queue is woken.
