@@ -192,13 +192,9 @@ impl Router {
             in_flight: InFlight::new(),
             dumped: Once::new(),
         });
-        // On a second Ctrl-C: write the table as it is. A weak reference, so that the
-        // shutdown does not keep a stopped router alive.
-        let weak = Arc::downgrade(&shared);
-        shared.shutdown.on_force(move || {
-            if let Some(shared) = weak.upgrade() {
-                shared.dump();
-            }
+        // On a second Ctrl-C: write the table as it is.
+        shared.shutdown.on_force_for(&shared, |shared| {
+            shared.dump();
         });
         Ok(Router { listener, shared })
     }

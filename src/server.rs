@@ -136,13 +136,9 @@ impl Server {
             in_flight: InFlight::new(),
             dumped: Once::new(),
         });
-        // On a second Ctrl-C: write the table as it is. A weak reference, so that the
-        // shutdown does not keep a stopped server alive.
-        let weak = Arc::downgrade(&shared);
-        shared.shutdown.on_force(move || {
-            if let Some(shared) = weak.upgrade() {
-                shared.dump();
-            }
+        // On a second Ctrl-C: write the table as it is.
+        shared.shutdown.on_force_for(&shared, |shared| {
+            shared.dump();
         });
         Ok(Server {
             listener,

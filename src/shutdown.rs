@@ -133,6 +133,17 @@ impl Shutdown {
         }
     }
 
+    /// [`Shutdown::on_force`] for `dump(owner)`, holding `owner` by a weak reference, so that
+    /// the shutdown does not keep a stopped router or server alive.
+    pub fn on_force_for<T: Send + Sync + 'static>(&self, owner: &Arc<T>, dump: fn(&T)) {
+        let weak = Arc::downgrade(owner);
+        self.on_force(move || {
+            if let Some(owner) = weak.upgrade() {
+                dump(&owner);
+            }
+        });
+    }
+
     /// Runs the registered emergency dumps (the watcher does, on a second Ctrl-C).
     pub fn run_emergency_dumps(&self) {
         let dumps = self
