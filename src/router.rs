@@ -338,26 +338,64 @@ impl Shared {
         request: Request,
         first: Permit<'s>,
     ) -> Option<Permit<'s>> {
-        let (queue_position, waited) = (first.queue_position(), first.waited());
+        let (first_slot, queue_position, waited) =
+            (first.slot(), first.queue_position(), first.waited());
         // 3. The IP table (its own lock, taken and released inside `push`).
         let row = self.table.push(RouterEntry {
             client,
-            server: self.config.servers[first.slot()],
+            server: self.config.servers[first_slot],
         });
         self.say(format_args!(
-            "{client} -> slot {} (server {}), waited {} ms",
-            first.slot(),
-            self.config.servers[first.slot()],
+            "{client} -> slot {first_slot} (server {}), waited {} ms",
+            self.config.servers[first_slot],
             waited.as_millis()
         ));
 
-        // 4. Ask the slot's server; if it is down or fails, the next untried slot's, each at
-        // most once.
-        let mut permit = Some(first);
+        // 4. Ask a server.
+        let (mut reply, permit) = match self.ask_any_server(client, row, request, first) {
+            Ok((object, permit)) => (object, Some(permit)),
+            Err(failures) => {
+                let reply = Reply::fail(
+                    query_of(request),
+                    format!("no server reachable: {}", failures.join("; ")),
+                );
+                self.say(format_args!("{client}: {}", failures.join("; ")));
+                (to_object(&reply), None)
+            }
+        };
+
+        // 5. Say who served the client, and pass the answer on.
+        let slot = permit.as_ref().map_or(first_slot, Permit::slot);
+        let served = Served {
+            slot,
+            server: self.config.servers[slot].to_string(),
+            queue_position,
+            waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+        };
+        reply.insert(
+            "router".into(),
+            serde_json::to_value(served).unwrap_or(Value::Null),
+        );
+        if protocol::write_json_line(&mut &*stream, &reply).is_err() {
+            self.say(format_args!("{client} left before its answer"));
+        }
+        permit
+    }
+
+    /// Asks the server of `first`'s slot; if it is down or fails, the next slot that is up and
+    /// not tried yet, each at most once. Returns the answer and the permit of the slot that
+    /// gave it, or why each server could not.
+    fn ask_any_server<'s>(
+        &'s self,
+        client: SocketAddr,
+        row: usize,
+        request: Request,
+        first: Permit<'s>,
+    ) -> Result<(Map<String, Value>, Permit<'s>), Vec<String>> {
+        let mut held = first;
         let mut tried: Vec<usize> = Vec::new();
         let mut failures: Vec<String> = Vec::new();
-        let mut answer = None;
-        while let Some(held) = permit.take() {
+        loop {
             let slot = held.slot();
             let server = self.config.servers[slot];
             tried.push(slot);
@@ -368,8 +406,7 @@ impl Shared {
                         if self.health.answered(slot) == Change::CameBack {
                             self.say_health(format_args!("slot {slot} ({server}) is up again"));
                         }
-                        answer = Some((object, held));
-                        break;
+                        return Ok((object, held));
                     }
                     Err(e) => {
                         if self.health.failed(slot, Instant::now()) == Change::WentDown {
@@ -382,63 +419,31 @@ impl Shared {
                     }
                 },
             }
-            // This slot is no use to this client: free it before waiting for another, which
-            // is one that is up and not tried yet.
+            // This slot is no use to this client: free it before waiting for another.
             drop(held);
             let now = Instant::now();
-            let untried: Vec<usize> = (0..self.config.servers.len())
-                .filter(|s| !tried.contains(s) && self.health.retry_in(*s, now).is_none())
-                .collect();
-            permit = self.slots.take_one_of(&untried);
-            if let Some(next) = &permit {
-                let server = self.config.servers[next.slot()];
-                self.say(format_args!(
-                    "{client} -> slot {} (server {server}) instead",
-                    next.slot()
-                ));
-                // The table says which server served the client (the row's own lock).
-                self.table.replace(row, RouterEntry { client, server });
-            }
-        }
-
-        // 5. Say who served the client, and pass the answer on.
-        let (mut reply, permit) = match answer {
-            Some((object, permit)) => (object, Some(permit)),
-            None => {
-                // The slots not tried were skipped because they are down: say so too.
-                let now = Instant::now();
-                for (slot, server) in self.config.servers.iter().enumerate() {
-                    if let (false, Some(left)) =
-                        (tried.contains(&slot), self.health.retry_in(slot, now))
-                    {
-                        failures.push(is_down(server, left));
+            let (untried_up, untried_down): (Vec<usize>, Vec<usize>) =
+                (0..self.config.servers.len())
+                    .filter(|s| !tried.contains(s))
+                    .partition(|s| self.health.retry_in(*s, now).is_none());
+            let Some(next) = self.slots.take_one_of(&untried_up) else {
+                // None is up: say so for the ones not tried, too.
+                for slot in untried_down {
+                    if let Some(left) = self.health.retry_in(slot, now) {
+                        failures.push(is_down(&self.config.servers[slot], left));
                     }
                 }
-                let reply = Reply::fail(
-                    query_of(request),
-                    format!("no server reachable: {}", failures.join("; ")),
-                );
-                self.say(format_args!(
-                    "{client}: {}",
-                    reply.message.as_deref().unwrap_or("")
-                ));
-                (to_object(&reply), None)
-            }
-        };
-        let served = Served {
-            slot: permit.as_ref().map_or(tried[0], Permit::slot),
-            server: self.config.servers[permit.as_ref().map_or(tried[0], Permit::slot)].to_string(),
-            queue_position,
-            waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
-        };
-        reply.insert(
-            "router".into(),
-            serde_json::to_value(served).unwrap_or(Value::Null),
-        );
-        if protocol::write_json_line(&mut &*stream, &reply).is_err() {
-            self.say(format_args!("{client} left before its answer"));
+                return Err(failures);
+            };
+            let server = self.config.servers[next.slot()];
+            self.say(format_args!(
+                "{client} -> slot {} (server {server}) instead",
+                next.slot()
+            ));
+            // The table says which server served the client (the row's own lock).
+            self.table.replace(row, RouterEntry { client, server });
+            held = next;
         }
-        permit
     }
 
     /// Prints a change of a slot's health, and which slots are up now; even when quiet.
