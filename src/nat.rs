@@ -12,6 +12,7 @@
 
 use parking_lot::Mutex;
 use serde::ser::{Serialize, SerializeTuple, Serializer};
+use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -35,6 +36,9 @@ struct NatState {
     next_public: Ipv4Addr,
     /// Every caller mapped so far, in arrival order.
     entries: Vec<NatEntry>,
+    /// Caller -> its row in `entries`, so that finding a caller does not scan the table (a
+    /// scan under the lock made every request slower than the one before).
+    index: HashMap<SocketAddr, usize>,
 }
 
 /// The address after `ip` in the pool: the last octet plus one, wrapping from 254 to 1 so that
@@ -64,6 +68,7 @@ impl NatTable {
             state: Mutex::new(NatState {
                 next_public: base,
                 entries: Vec::new(),
+                index: HashMap::new(),
             }),
         }
     }
@@ -80,8 +85,8 @@ impl NatTable {
         // Critical section: find-or-insert and the pool bump must not interleave with another
         // caller's, or two callers could share a public address.
         let mut state = self.state.lock();
-        if let Some(entry) = state.entries.iter().find(|e| e.private == caller) {
-            return *entry;
+        if let Some(&row) = state.index.get(&caller) {
+            return state.entries[row];
         }
         let public = if is_public(caller_ip) {
             caller
@@ -94,7 +99,9 @@ impl NatTable {
             private: caller,
             public,
         };
+        let row = state.entries.len();
         state.entries.push(entry);
+        state.index.insert(caller, row);
         entry
     }
 

@@ -197,6 +197,13 @@ impl Timeouts {
         stream.set_nodelay(true)
     }
 
+    /// Applies only the write timeout: for a socket whose lines are read through a
+    /// [`DeadlineReader`], which sets the read timeout itself before each read. (Every
+    /// `setsockopt` is a system call; a request costs a dozen of them otherwise.)
+    pub fn apply_write(&self, stream: &TcpStream) -> io::Result<()> {
+        stream.set_write_timeout(Some(self.write))
+    }
+
     /// Connects to `addr` within the connect timeout, then applies [`Timeouts::apply`].
     pub fn connect(&self, addr: SocketAddr) -> io::Result<TcpStream> {
         let stream = TcpStream::connect_timeout(&addr, self.connect)?;

@@ -33,7 +33,6 @@ use crate::protocol::{
 use crate::reply::{Reply, Served};
 use crate::semaphore::{Admission, Permit, SlotSemaphore};
 use crate::shutdown::{InFlight, Shutdown};
-use serde_json::{Map, Value};
 use std::fmt;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -265,7 +264,10 @@ impl Shared {
 
     /// Serves one client (the original's `threaded(c, addr)`).
     fn serve(&self, stream: TcpStream, client: SocketAddr) {
-        if self.config.timeouts.apply(&stream).is_err() {
+        // The request is read with a deadline (which sets the read timeout); the client may get
+        // two lines, a notice and the answer, so the second must not wait for Nagle's
+        // algorithm.
+        if self.config.timeouts.apply_write(&stream).is_err() || stream.set_nodelay(true).is_err() {
             return;
         }
         self.say(format_args!(
@@ -352,15 +354,15 @@ impl Shared {
         ));
 
         // 4. Ask a server.
-        let (mut reply, permit) = match self.ask_any_server(client, row, request, first) {
-            Ok((object, permit)) => (object, Some(permit)),
+        let (reply, permit) = match self.ask_any_server(client, row, request, first) {
+            Ok((line, permit)) => (line, Some(permit)),
             Err(failures) => {
                 let reply = Reply::fail(
                     query_of(request),
                     format!("no server reachable: {}", failures.join("; ")),
                 );
                 self.say(format_args!("{client}: {}", failures.join("; ")));
-                (to_object(&reply), None)
+                (reply.to_json(), None)
             }
         };
 
@@ -372,11 +374,8 @@ impl Shared {
             queue_position,
             waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
         };
-        reply.insert(
-            "router".into(),
-            serde_json::to_value(served).unwrap_or(Value::Null),
-        );
-        if protocol::write_json_line(&mut &*stream, &reply).is_err() {
+        let line = with_router_field(&reply, &served);
+        if (&*stream).write_all(line.as_bytes()).is_err() {
             self.say(format_args!("{client} left before its answer"));
         }
         permit
@@ -391,7 +390,7 @@ impl Shared {
         row: usize,
         request: Request,
         first: Permit<'s>,
-    ) -> Result<(Map<String, Value>, Permit<'s>), Vec<String>> {
+    ) -> Result<(String, Permit<'s>), Vec<String>> {
         let mut held = first;
         let mut tried: Vec<usize> = Vec::new();
         let mut failures: Vec<String> = Vec::new();
@@ -402,11 +401,11 @@ impl Shared {
             match self.health.retry_in(slot, Instant::now()) {
                 Some(left) => failures.push(is_down(&server, left)),
                 None => match ask_server(server, request, &self.config.timeouts) {
-                    Ok(object) => {
+                    Ok(line) => {
                         if self.health.answered(slot) == Change::CameBack {
                             self.say_health(format_args!("slot {slot} ({server}) is up again"));
                         }
-                        return Ok((object, held));
+                        return Ok((line, held));
                     }
                     Err(e) => {
                         if self.health.failed(slot, Instant::now()) == Change::WentDown {
@@ -471,13 +470,6 @@ fn query_of(request: Request) -> String {
     }
 }
 
-fn to_object(reply: &Reply) -> Map<String, Value> {
-    match serde_json::to_value(reply) {
-        Ok(Value::Object(map)) => map,
-        _ => Map::new(),
-    }
-}
-
 /// Why a server gave no usable answer.
 #[derive(Debug)]
 pub enum ServerFailure {
@@ -504,25 +496,79 @@ impl fmt::Display for ServerFailure {
 
 impl std::error::Error for ServerFailure {}
 
-/// One exchange with a server: connect, send the request line, read the reply line. The reply
-/// is kept as a JSON object so that fields this router does not know pass through unchanged.
+/// One exchange with a server: connect, send the request line, read the reply line, check that
+/// it is a JSON object with a `status`. The line is returned as it came, so that fields this
+/// router does not know pass through unchanged, and nothing is decoded and encoded again.
 pub fn ask_server(
     server: SocketAddr,
     request: Request,
     timeouts: &Timeouts,
-) -> Result<Map<String, Value>, ServerFailure> {
-    let mut stream = timeouts.connect(server).map_err(ServerFailure::Connect)?;
+) -> Result<String, ServerFailure> {
+    let mut stream =
+        TcpStream::connect_timeout(&server, timeouts.connect).map_err(ServerFailure::Connect)?;
+    timeouts
+        .apply_write(&stream)
+        .map_err(ServerFailure::Connect)?;
     stream
         .write_all(request.to_line().as_bytes())
         .map_err(ServerFailure::Send)?;
     let line = LineReader::new(DeadlineReader::new(&stream, timeouts.read))
         .read_line(MAX_REPLY_LINE)
         .map_err(ServerFailure::Receive)?;
-    match serde_json::from_str::<Value>(&line) {
-        Ok(Value::Object(map)) if map.get("status").is_some_and(Value::is_string) => Ok(map),
-        Ok(_) => Err(ServerFailure::BadReply(
-            "not an object with a status".into(),
-        )),
+    match serde_json::from_str::<ReplyStatus>(&line) {
+        Ok(reply) if !reply.status.is_empty() => Ok(line),
+        Ok(_) => Err(ServerFailure::BadReply("empty status".into())),
         Err(e) => Err(ServerFailure::BadReply(e.to_string())),
+    }
+}
+
+/// The one field of a server's reply that the router decodes; the other fields are checked to
+/// be JSON, skipped, and passed on as text.
+#[derive(serde::Deserialize)]
+struct ReplyStatus<'a> {
+    #[serde(borrow)]
+    status: std::borrow::Cow<'a, str>,
+}
+
+/// `reply_line` (a JSON object) with `"router": served` added as its last field, written into
+/// the text before the closing brace.
+fn with_router_field(reply_line: &str, served: &Served) -> String {
+    let served = serde_json::to_string(served).unwrap_or_else(|_| "null".to_string());
+    let body = reply_line.trim_end();
+    let body = body.strip_suffix('}').unwrap_or(body).trim_end();
+    let comma = if body.ends_with('{') { "" } else { "," };
+    format!("{body}{comma}\"router\":{served}}}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_router_field_is_added_to_the_servers_line_as_it_came() {
+        let served = Served {
+            slot: 2,
+            server: "127.0.0.1:12349".into(),
+            queue_position: 0,
+            waited_ms: 7,
+        };
+        let router =
+            r#""router":{"slot":2,"server":"127.0.0.1:12349","queue_position":0,"waited_ms":7}"#;
+        assert_eq!(
+            with_router_field(
+                r#"{"status":"success","extra":{"a":"}"},"query":"8.8.8.8"}"#,
+                &served
+            ),
+            format!(r#"{{"status":"success","extra":{{"a":"}}"}},"query":"8.8.8.8",{router}}}"#)
+                + "\n"
+        );
+        assert_eq!(
+            with_router_field("{ }\r\n", &served),
+            format!("{{{router}}}\n")
+        );
+        let line = with_router_field(r#"{"status":"fail","message":"x","query":""}"#, &served);
+        let reply = Reply::from_json(line.trim_end()).unwrap();
+        assert_eq!(reply.router, Some(served));
+        assert_eq!(reply.message.as_deref(), Some("x"));
     }
 }

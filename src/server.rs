@@ -209,7 +209,8 @@ impl Shared {
 
     /// Serves one connection (the original's `threaded(c, addr)`).
     fn serve(&self, stream: TcpStream, peer: SocketAddr) {
-        if self.config.timeouts.apply(&stream).is_err() {
+        // The request is read with a deadline, which sets the read timeout; one line is written.
+        if self.config.timeouts.apply_write(&stream).is_err() {
             return;
         }
         // 1. The NAT table: the critical section, inside `map`.
