@@ -27,6 +27,7 @@
 //! | geolocation: offline databases, ip-api.com, and `auto` (one, else the other) | [`geo`] |
 //! | the public address the NAT pool starts from | [`public_ip`] |
 //! | the client | [`client`] |
+//! | the client's load mode: requests/s and latency | [`load`] |
 //! | command lines of the examples | [`cli`] |
 //!
 //! ## The simplest use
@@ -46,6 +47,7 @@ pub mod geo;
 pub mod health;
 pub mod iplog;
 pub mod iptable;
+pub mod load;
 pub mod nat;
 pub mod protocol;
 pub mod public_ip;

@@ -12,6 +12,7 @@ pub use geo::{GeoChoice, GeoSource, ASN_DB_ENV, GEO_DB_ENV};
 
 use crate::client::{self, Answer, ClientError};
 use crate::iplog::{Appended, LogError, LogFile};
+use crate::load::{self, LoadConfig};
 use crate::protocol::{Request, Timeouts};
 use crate::public_ip::{self, PublicIp};
 use crate::router::{self, Router, RouterConfig};
@@ -294,12 +295,15 @@ impl RouterOptions {
 /// Usage of `cargo run --example client`.
 pub const CLIENT_USAGE: &str = "\
 usage: cargo run --example client -- [IP] [--router ADDR:PORT] [--clients N] [--json]
-                                     [--timeout-secs N]
+                                     [--timeout-secs N] [--load [--secs S]]
   IP              look this address up instead of \"my location\"
   --router A:P    the router (default 127.0.0.1:9020)
   --clients N     run N clients at once and print one row each (default 1)
   --json          print the raw reply line(s)
-  --timeout-secs  give up on a silent router after N seconds (default 120)";
+  --timeout-secs  give up on a silent router after N seconds (default 120)
+  --load          measure: --clients N clients ask in a loop for --secs S seconds (default 5),
+                  then print answers per second, latency percentiles, errors and slots
+                  (build with --release for figures worth quoting)";
 
 /// Options of `cargo run --example client`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -314,6 +318,8 @@ pub struct ClientOptions {
     pub json: bool,
     /// Read timeout (the wait in the queue counts).
     pub timeout: Duration,
+    /// `--load`: run the load mode for this long (`--secs`).
+    pub load: Option<Duration>,
 }
 
 impl ClientOptions {
@@ -328,7 +334,10 @@ impl ClientOptions {
             clients: 1,
             json: false,
             timeout: Duration::from_secs(120),
+            load: None,
         };
+        let mut load = false;
+        let mut secs = Duration::from_secs(5);
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--router" => opts.router = args.value(&arg, "an ADDR:PORT")?,
@@ -339,6 +348,8 @@ impl ClientOptions {
                     }
                 }
                 "--json" => opts.json = true,
+                "--load" => load = true,
+                "--secs" => secs = seconds(&arg, &mut args)?,
                 "--timeout-secs" => {
                     opts.timeout = Duration::from_secs(args.value(&arg, "a number of seconds")?)
                 }
@@ -350,6 +361,7 @@ impl ClientOptions {
                 }
             }
         }
+        opts.load = load.then_some(secs);
         Ok(opts)
     }
 }
@@ -477,6 +489,28 @@ pub fn run_client(opts: ClientOptions) -> ExitCode {
         read: opts.timeout,
         ..Timeouts::default()
     };
+    if let Some(duration) = opts.load {
+        let config = LoadConfig {
+            router: opts.router,
+            clients: opts.clients,
+            duration,
+            request: opts.request,
+            timeouts,
+        };
+        println!(
+            "load: {} clients asking {} in a loop for {:.1} s",
+            config.clients,
+            opts.router,
+            duration.as_secs_f64()
+        );
+        return match load::run(&config) {
+            Ok(report) => {
+                print!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&format!("client: cannot start the load threads: {e}")),
+        };
+    }
     if opts.clients == 1 {
         let result = client::ask(opts.router, opts.request, &timeouts, |position| {
             if !opts.json {
