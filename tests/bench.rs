@@ -1,0 +1,116 @@
+//! Measurements, not checks of speed: every test here is ignored by `cargo test` and prints its
+//! figures. Run them on a quiet machine, in release mode:
+//!
+//! ```text
+//! cargo test --release --test bench -- --ignored --nocapture --test-threads=1
+//! ```
+//!
+//! The whole-system comparison with the yardsticks is `report/scripts/bench.sh`.
+
+mod common;
+
+use geotracker::geo::mmdb::MmdbGeolocator;
+use geotracker::geo::ranges::special_range;
+use geotracker::geo::Geolocator;
+use geotracker::iplog::append_run;
+use geotracker::iptable::RouterEntry;
+use geotracker::nat::NatTable;
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Instant;
+
+/// Resident memory of this process in KiB (Linux; 0 elsewhere).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+#[ignore = "a measurement; see the top of this file"]
+fn lookups_per_second_on_one_core_from_the_bundled_database() {
+    let geo = MmdbGeolocator::bundled().unwrap();
+    let mut rng = common::Rng::new(1);
+    // Public addresses, half of them inside the sample's networks, as a class would ask.
+    let ips: Vec<IpAddr> = (0..100_000)
+        .map(|_| loop {
+            let ip = IpAddr::V4(Ipv4Addr::from(rng.next_u64() as u32));
+            if special_range(ip).is_none() {
+                break ip;
+            }
+        })
+        .collect();
+    let located = ips
+        .iter()
+        .filter(|ip| geo.locate(**ip).is_success())
+        .count();
+    let same: Vec<IpAddr> = vec!["117.222.175.180".parse().unwrap(); 100_000];
+    for (name, set) in [
+        ("random public IPv4", &ips),
+        ("one address (a class behind one NAT)", &same),
+    ] {
+        let rounds = 10;
+        let started = Instant::now();
+        for _ in 0..rounds {
+            for ip in set.iter() {
+                black_box(geo.locate(black_box(*ip)));
+            }
+        }
+        let per_second = (rounds * set.len()) as f64 / started.elapsed().as_secs_f64();
+        println!("locate, {name}: {per_second:.0} lookups/s on one thread");
+    }
+    println!(
+        "({located} of {} random addresses are in the sample)",
+        ips.len()
+    );
+}
+
+#[test]
+#[ignore = "a measurement; see the top of this file"]
+fn memory_per_table_row_and_the_time_to_dump_a_million() {
+    let n = 1_000_000;
+    let before = rss_kib();
+    let nat = NatTable::new(Ipv4Addr::new(117, 222, 175, 180));
+    for i in 0..n {
+        let caller = SocketAddr::from(([127, 0, (i >> 16) as u8, (i >> 8) as u8], i as u16));
+        nat.map(caller);
+    }
+    let nat_bytes = (rss_kib() - before) * 1024;
+    let before = rss_kib();
+    let table = geotracker::iptable::IpTable::new();
+    for i in 0..n {
+        table.push(RouterEntry {
+            client: SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], (i % 60_000) as u16)),
+            server: SocketAddr::from(([127, 0, 0, 1], 12347)),
+        });
+    }
+    let router_bytes = (rss_kib() - before) * 1024;
+    println!(
+        "memory per row: server NAT table {} bytes, router table {} bytes (resident, 1,000,000 rows)",
+        nat_bytes / n as u64,
+        router_bytes / n as u64
+    );
+
+    let dir = common::temp_dir("dump-million");
+    let rows = table.snapshot();
+    let started = Instant::now();
+    let appended = append_run(&dir.join("router.json"), &rows).unwrap();
+    let first = started.elapsed();
+    let started = Instant::now();
+    append_run(&dir.join("router.json"), &rows).unwrap();
+    let second = started.elapsed();
+    let size = std::fs::metadata(dir.join("router.json")).unwrap().len();
+    println!(
+        "dump of 1,000,000 router rows: {first:?} into a new log ({}), {second:?} appended as a \
+         second run; log {} MB",
+        appended.key,
+        size / 1_000_000
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
