@@ -5,6 +5,13 @@
 //! that list sits behind a `parking_lot::Mutex` so that client threads can append to it
 //! concurrently without losing rows. The server's table, which also maps addresses, is in
 //! [`crate::nat`].
+//!
+//! **A router that runs for days.** The original kept every row in memory until Ctrl-C; at a
+//! few thousand requests a second that is gigabytes a day. Both tables here hold at most
+//! `--table-limit` rows (100,000 by default: about 8 MB for the router, 15 MB for a server).
+//! When a table is full, its rows are written to the log as a run of their own and dropped from
+//! memory ([`TableLog::spill`]); Ctrl-C writes the rows still in memory as the next run. A lab
+//! never comes near the limit, so there one Ctrl-C is one run, as in the original.
 
 use crate::iplog::{self, Appended, LogError};
 use crate::nat::AddrPair;
@@ -13,6 +20,7 @@ use serde::ser::{Serialize, SerializeTuple, Serializer};
 use std::fmt::{self, Display, Write as _};
 use std::net::SocketAddr;
 use std::path::Path;
+use std::path::PathBuf;
 
 /// One row of the router's table: `[["127.0.0.1", 54136], "127.0.0.1:12347"]` in the JSON log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,46 +31,80 @@ pub struct RouterEntry {
     pub server: SocketAddr,
 }
 
-/// A table of rows shared by many threads: appended to, and a row corrected at most.
+/// The default `--table-limit`: rows a table keeps in memory before writing them to the log.
+pub const DEFAULT_TABLE_LIMIT: usize = 100_000;
+
+/// A table of rows shared by many threads: appended to, a row corrected at most, and emptied
+/// into the log when it reaches its limit.
 pub struct IpTable<E> {
-    /// The rows in the order they were appended.
-    rows: Mutex<Vec<E>>,
+    state: Mutex<Rows<E>>,
+    limit: usize,
+}
+
+/// The rows in memory, in the order they were appended, and how many went to the log before.
+struct Rows<E> {
+    rows: Vec<E>,
+    taken: usize,
 }
 
 impl<E: Clone> IpTable<E> {
-    /// An empty table.
+    /// An empty table that keeps at most [`DEFAULT_TABLE_LIMIT`] rows.
     pub fn new() -> IpTable<E> {
+        IpTable::with_limit(DEFAULT_TABLE_LIMIT)
+    }
+
+    /// An empty table that keeps at most `limit` rows (at least one).
+    pub fn with_limit(limit: usize) -> IpTable<E> {
         IpTable {
-            rows: Mutex::new(Vec::new()),
+            state: Mutex::new(Rows {
+                rows: Vec::new(),
+                taken: 0,
+            }),
+            limit: limit.max(1),
         }
     }
 
-    /// Appends a row and returns its 1-based index (the `"Index"` of the JSON log).
+    /// Appends a row and returns its number since the table was created (1 for the first).
     pub fn push(&self, row: E) -> usize {
         // Critical section: one append; the lock is held for nothing else.
-        let mut rows = self.rows.lock();
-        rows.push(row);
-        rows.len()
+        let mut state = self.state.lock();
+        state.rows.push(row);
+        state.taken + state.rows.len()
     }
 
-    /// Replaces row `index` (1-based, as [`IpTable::push`] returned it). The router does this
-    /// when a client's first server failed and another one answered it. An index that is not
-    /// in the table is ignored.
-    pub fn replace(&self, index: usize, row: E) {
+    /// Replaces row `number` (as [`IpTable::push`] returned it). The router does this when a
+    /// client's first server failed and another one answered it. A row that is no longer in
+    /// memory (it was written to the log) is left as it was.
+    pub fn replace(&self, number: usize, row: E) {
         // Critical section: one write; the lock is held for nothing else.
-        if let Some(slot) = self.rows.lock().get_mut(index.wrapping_sub(1)) {
+        let mut state = self.state.lock();
+        let at = number.wrapping_sub(state.taken + 1);
+        if let Some(slot) = state.rows.get_mut(at) {
             *slot = row;
         }
     }
 
-    /// A copy of the rows, taken under the lock.
-    pub fn snapshot(&self) -> Vec<E> {
-        self.rows.lock().clone()
+    /// If the table has reached its limit, takes all its rows out (to be written to the log);
+    /// otherwise `None`. Only one of several threads that call it at once gets them.
+    pub fn take_if_full(&self) -> Option<Vec<E>> {
+        // Critical section: the check and the take are one step.
+        let mut state = self.state.lock();
+        if state.rows.len() < self.limit {
+            return None;
+        }
+        let rows = std::mem::take(&mut state.rows);
+        state.taken += rows.len();
+        Some(rows)
     }
 
-    /// How many rows there are.
+    /// A copy of the rows in memory, taken under the lock.
+    pub fn snapshot(&self) -> Vec<E> {
+        self.state.lock().rows.clone()
+    }
+
+    /// How many rows are in memory.
     pub fn len(&self) -> usize {
-        self.rows.lock().len()
+        self.state.lock().rows.len()
     }
 
     /// True when there are no rows.
@@ -145,6 +187,58 @@ pub fn dump_on_exit<E: Display + Serialize>(
         Err(e) => eprintln!("{who}: {e}; the log file was left as it was"),
     }
     Some(outcome)
+}
+
+/// Where a router's or server's table goes: the log file (if any), written one batch at a
+/// time and in order, whether the batch is a full table ([`TableLog::spill`]) or the rows left
+/// at Ctrl-C ([`TableLog::dump`]).
+pub struct TableLog {
+    who: String,
+    path: Option<PathBuf>,
+    /// Held while a batch is written, so two batches never write the file at once and they
+    /// arrive in the order they were taken. No other lock is ever taken while holding it.
+    writing: Mutex<()>,
+}
+
+impl TableLog {
+    /// The log of `who` ("router", "server 12347") at `path`, or none.
+    pub fn new(who: &str, path: Option<PathBuf>) -> TableLog {
+        TableLog {
+            who: who.to_string(),
+            path,
+            writing: Mutex::new(()),
+        }
+    }
+
+    /// Writes a full table's rows as a run, to keep memory bounded, and says so.
+    pub fn spill<E: Serialize>(&self, rows: &[E]) {
+        let _writing = self.writing.lock();
+        let Some(path) = &self.path else {
+            println!(
+                "{}: table full, {} rows dropped from memory (no log file)",
+                self.who,
+                rows.len()
+            );
+            return;
+        };
+        match iplog::append_run(path, rows) {
+            Ok(done) => println!(
+                "{}: table full, {} rows written to the log as {} and dropped from memory",
+                self.who, done.rows, done.key
+            ),
+            Err(e) => eprintln!(
+                "{}: table full, and {e}; {} rows lost",
+                self.who,
+                rows.len()
+            ),
+        }
+    }
+
+    /// Prints the rows left in memory and appends them as a run: see [`dump_on_exit`].
+    pub fn dump<E: Display + Serialize>(&self, rows: &[E]) -> Option<Result<Appended, LogError>> {
+        let _writing = self.writing.lock();
+        dump_on_exit(&self.who, rows, self.path.as_deref())
+    }
 }
 
 #[cfg(test)]

@@ -29,6 +29,8 @@ pub struct NatEntry {
 pub struct NatTable {
     /// The pool cursor and the rows, changed together under one lock.
     state: Mutex<NatState>,
+    /// Most rows kept in memory; see [`NatTable::take_if_full`].
+    limit: usize,
 }
 
 struct NatState {
@@ -62,15 +64,35 @@ pub fn is_public(ip: IpAddr) -> bool {
 }
 
 impl NatTable {
-    /// An empty table whose first new caller is mapped to `base` (the server's public address).
+    /// An empty table whose first new caller is mapped to `base` (the server's public address),
+    /// keeping at most [`DEFAULT_TABLE_LIMIT`](crate::iptable::DEFAULT_TABLE_LIMIT) rows.
     pub fn new(base: Ipv4Addr) -> NatTable {
+        NatTable::with_limit(base, crate::iptable::DEFAULT_TABLE_LIMIT)
+    }
+
+    /// [`NatTable::new`] keeping at most `limit` rows (at least one).
+    pub fn with_limit(base: Ipv4Addr, limit: usize) -> NatTable {
         NatTable {
             state: Mutex::new(NatState {
                 next_public: base,
                 entries: Vec::new(),
                 index: HashMap::new(),
             }),
+            limit: limit.max(1),
         }
+    }
+
+    /// If the table has reached its limit, takes all its rows out (to be written to the log)
+    /// and forgets those callers: one that comes back is mapped anew. Otherwise `None`. The
+    /// pool cursor is kept, so the next caller still gets the next address.
+    pub fn take_if_full(&self) -> Option<Vec<NatEntry>> {
+        // Critical section: the check and the take are one step.
+        let mut state = self.state.lock();
+        if state.entries.len() < self.limit {
+            return None;
+        }
+        state.index.clear();
+        Some(std::mem::take(&mut state.entries))
     }
 
     /// Maps `caller` to its public address, recording it if it is new.

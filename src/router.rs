@@ -26,7 +26,7 @@
 use crate::accept::{accept_loop, Limits};
 use crate::health::{Change, SlotHealth, DEFAULT_BACKOFF};
 use crate::iplog::{Appended, LogError, LogFile};
-use crate::iptable::{dump_on_exit, IpTable, RouterEntry};
+use crate::iptable::{IpTable, RouterEntry, TableLog};
 use crate::protocol::{
     self, DeadlineReader, LineError, LineReader, QueuedNotice, Request, Timeouts, MAX_REPLY_LINE,
 };
@@ -71,6 +71,8 @@ pub struct RouterConfig {
     pub queue_timeout: Option<Duration>,
     /// Most clients served at once (`--max-clients`); the next ones are told "router busy".
     pub max_clients: usize,
+    /// Most table rows kept in memory before they are written to the log (`--table-limit`).
+    pub table_limit: usize,
     /// No per-client progress lines; start-up lines and the table on exit are still printed.
     pub quiet: bool,
 }
@@ -87,6 +89,7 @@ impl RouterConfig {
             backoff: DEFAULT_BACKOFF,
             queue_timeout: None,
             max_clients: DEFAULT_MAX_CLIENTS,
+            table_limit: crate::iptable::DEFAULT_TABLE_LIMIT,
             quiet: false,
         }
     }
@@ -116,6 +119,8 @@ struct Shared {
     slots: SlotSemaphore,
     /// `[client, server]` rows; see [`crate::iptable`].
     table: IpTable<RouterEntry>,
+    /// The log, for full tables and the final dump.
+    log: TableLog,
     /// Which servers are up; see [`crate::health`].
     health: SlotHealth,
     /// The table is written once: by the normal stop, or by a second Ctrl-C, whichever comes
@@ -182,11 +187,13 @@ impl Router {
             config.hold.as_secs_f64()
         );
         let shared = Arc::new(Shared {
+            table: IpTable::with_limit(config.table_limit),
+            log: TableLog::new("router", config.log.path(DEFAULT_LOG_NAME)),
             slots: SlotSemaphore::new(config.servers.len()),
             health: SlotHealth::new(config.servers.len(), config.backoff),
             config,
             port,
-            table: IpTable::new(),
+
             shutdown,
             in_flight: InFlight::new(),
             dumped: Once::new(),
@@ -248,11 +255,8 @@ impl Shared {
     /// Prints the table and appends it to the log, the first time it is called.
     fn dump(&self) -> Option<Result<Appended, LogError>> {
         let mut log = None;
-        self.dumped.call_once(|| {
-            let table = self.table.snapshot();
-            let log_path = self.config.log.path(DEFAULT_LOG_NAME);
-            log = dump_on_exit("router", &table, log_path.as_deref());
-        });
+        self.dumped
+            .call_once(|| log = self.log.dump(&self.table.snapshot()));
         log
     }
 
@@ -377,6 +381,10 @@ impl Shared {
         let line = with_router_field(&reply, &served);
         if (&*stream).write_all(line.as_bytes()).is_err() {
             self.say(format_args!("{client} left before its answer"));
+        }
+        // A full table goes to the log (after the answer, so the client does not wait).
+        if let Some(rows) = self.table.take_if_full() {
+            self.log.spill(&rows);
         }
         permit
     }

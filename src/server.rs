@@ -15,14 +15,13 @@
 use crate::accept::{accept_loop, Limits};
 use crate::geo::Geolocator;
 use crate::iplog::{Appended, LogError, LogFile};
-use crate::iptable::dump_on_exit;
+use crate::iptable::TableLog;
 use crate::nat::{NatEntry, NatTable};
 use crate::protocol::{self, Request, Timeouts};
 use crate::reply::Reply;
 use crate::shutdown::{InFlight, Shutdown};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::sync::{Arc, Once};
 use std::thread::{self, JoinHandle};
 
@@ -48,6 +47,8 @@ pub struct ServerConfig {
     pub timeouts: Timeouts,
     /// Most callers served at once (`--max-clients`); the next ones are told "server busy".
     pub max_clients: usize,
+    /// Most NAT rows kept in memory before they are written to the log (`--table-limit`).
+    pub table_limit: usize,
     /// No per-connection progress lines (for tests and load runs); start-up lines and the
     /// table on exit are still printed.
     pub quiet: bool,
@@ -62,6 +63,7 @@ impl ServerConfig {
             log: LogFile::None,
             timeouts: Timeouts::default(),
             max_clients: crate::router::DEFAULT_MAX_CLIENTS,
+            table_limit: crate::iptable::DEFAULT_TABLE_LIMIT,
             quiet: false,
         }
     }
@@ -86,8 +88,8 @@ pub struct Server {
 /// What every connection thread of one server shares.
 struct Shared {
     config: ServerConfig,
-    /// The log file, resolved once the port is known.
-    log_path: Option<PathBuf>,
+    /// The log file (resolved once the port is known), for full tables and the final dump.
+    log: TableLog,
     /// The port actually bound (the configured one may be 0).
     port: u16,
     /// The NAT table; see [`crate::nat`] for its lock.
@@ -127,8 +129,11 @@ impl Server {
         println!("server {port}: socket bound to port {port}");
         println!("server {port}: socket is listening");
         let shared = Arc::new(Shared {
-            nat: NatTable::new(config.public_ip),
-            log_path: config.log.path(&default_log_name(port)),
+            nat: NatTable::with_limit(config.public_ip, config.table_limit),
+            log: TableLog::new(
+                &format!("server {port}"),
+                config.log.path(&default_log_name(port)),
+            ),
             config,
             port,
             geo,
@@ -193,11 +198,8 @@ impl Shared {
     /// Prints the table and appends it to the log, the first time it is called.
     fn dump(&self) -> Option<Result<Appended, LogError>> {
         let mut log = None;
-        self.dumped.call_once(|| {
-            let table = self.nat.snapshot();
-            let who = format!("server {}", self.port);
-            log = dump_on_exit(&who, &table, self.log_path.as_deref());
-        });
+        self.dumped
+            .call_once(|| log = self.log.dump(&self.nat.snapshot()));
         log
     }
 
@@ -228,6 +230,11 @@ impl Shared {
             Err(refused) => refused.reply(),
         };
         self.answer(&stream, peer, &reply);
+
+        // 4. A full table goes to the log (after the answer, so the caller does not wait).
+        if let Some(rows) = self.nat.take_if_full() {
+            self.log.spill(&rows);
+        }
     }
 
     fn locate(&self, ip: std::net::IpAddr) -> Reply {

@@ -44,6 +44,8 @@ LIMITS (router and server; seconds may have decimals):
   --read-timeout S      longest wait for a whole request or reply line (default 10)
   --write-timeout S     longest wait to send a line (default 10)
   --max-clients N       most clients served at once; the next are told \"busy\" (default 2000)
+  --table-limit N       rows an IP table keeps in memory; a full table is written to the log
+                        as a run of its own (default 100000)
 GEO FLAGS:
   --geo SOURCE          offline (default: local databases), ip-api (ip-api.com), or auto
                         (ip-api.com, and the local databases when it has no answer)
@@ -79,6 +81,8 @@ pub struct Reliability {
     pub timeouts: Timeouts,
     /// Most clients served at once.
     pub max_clients: usize,
+    /// Most table rows kept in memory.
+    pub table_limit: usize,
 }
 
 impl Default for Reliability {
@@ -86,6 +90,7 @@ impl Default for Reliability {
         Reliability {
             timeouts: Timeouts::default(),
             max_clients: router::DEFAULT_MAX_CLIENTS,
+            table_limit: crate::iptable::DEFAULT_TABLE_LIMIT,
         }
     }
 }
@@ -101,6 +106,12 @@ impl Reliability {
                 self.max_clients = args.value(flag, "a number of clients")?;
                 if self.max_clients == 0 {
                     return Err(UsageError("--max-clients must be at least 1".into()));
+                }
+            }
+            "--table-limit" => {
+                self.table_limit = args.value(flag, "a number of rows")?;
+                if self.table_limit == 0 {
+                    return Err(UsageError("--table-limit must be at least 1".into()));
                 }
             }
             _ => return Ok(false),
@@ -385,6 +396,7 @@ pub fn run_server(opts: ServerOptions) -> ExitCode {
     config.log = opts.log;
     config.timeouts = opts.limits.timeouts;
     config.max_clients = opts.limits.max_clients;
+    config.table_limit = opts.limits.table_limit;
     config.quiet = opts.quiet;
     let server = match Server::bind(config, Arc::clone(&geo), shutdown) {
         Ok(s) => s,
@@ -432,6 +444,7 @@ pub fn run_router(opts: RouterOptions) -> ExitCode {
                 config.log = LogFile::DefaultIn(opts.log_dir.clone());
                 config.timeouts = opts.limits.timeouts;
                 config.max_clients = opts.limits.max_clients;
+                config.table_limit = opts.limits.table_limit;
                 config.quiet = opts.quiet;
                 match Server::bind(config, Arc::clone(&geo), Arc::clone(&servers_shutdown)) {
                     Ok(server) => local_servers.push(server),
@@ -454,6 +467,7 @@ pub fn run_router(opts: RouterOptions) -> ExitCode {
         .unwrap_or_else(|| LogFile::DefaultIn(opts.log_dir.clone()));
     config.timeouts = opts.limits.timeouts;
     config.max_clients = opts.limits.max_clients;
+    config.table_limit = opts.limits.table_limit;
     config.queue_timeout = opts.queue_timeout;
     config.backoff = opts.backoff;
     config.quiet = opts.quiet;
