@@ -79,7 +79,7 @@ pub fn accept_loop<F>(
             Ok(pair) => pair,
             Err(e) => {
                 // E.g. too many open files: report it, breathe, and keep serving.
-                eprintln!("{who}: accept on {local} failed: {e}");
+                crate::warn!("{who}: accept on {local} failed: {e}");
                 thread::sleep(Duration::from_millis(10));
                 continue;
             }
@@ -100,14 +100,14 @@ pub fn accept_loop<F>(
                 handle(stream, peer);
             });
         if let Err(e) = spawned {
-            eprintln!("{who}: cannot start a thread for {peer}: {e}; connection dropped");
+            crate::warn!("{who}: cannot start a thread for {peer}: {e}; connection dropped");
         }
     }
     refuse_backlog(who, &listener, limits.write_timeout);
     drop(listener);
     let unfinished = in_flight.wait_idle(DRAIN_LIMIT);
     if unfinished > 0 {
-        eprintln!(
+        crate::warn!(
             "{who}: {unfinished} connection(s) still being served after {DRAIN_LIMIT:?}; stopping anyway"
         );
     }

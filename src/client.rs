@@ -27,6 +27,8 @@ pub struct Answer {
     pub queued_at: Option<usize>,
     /// From connecting to having the whole reply.
     pub elapsed: Duration,
+    /// The client's own address on this connection: what the router's table records.
+    pub local_addr: Option<SocketAddr>,
 }
 
 /// Why no answer came.
@@ -90,6 +92,7 @@ pub fn ask(
             raw: line,
             queued_at,
             elapsed: started.elapsed(),
+            local_addr: stream.local_addr().ok(),
         });
     }
 }

@@ -158,7 +158,7 @@ pub fn format_table<E: Display>(who: &str, rows: &[E]) -> String {
 /// Prints [`format_table`] in one write, so that tables printed by several threads at once do
 /// not interleave line by line.
 pub fn print_table<E: Display>(who: &str, rows: &[E]) {
-    print!("{}", format_table(who, rows));
+    crate::console::print_block(&format_table(who, rows));
 }
 
 /// The last step of a stopping router or server (the original's `handler`): prints the table,
@@ -174,17 +174,18 @@ pub fn dump_on_exit<E: Display + Serialize>(
     match &outcome {
         Ok(done) => {
             if let Some(aside) = &done.moved_aside {
-                eprintln!(
+                crate::warn!(
                     "{who}: the old log could not be read as a log; it was kept as {} and a new log started",
                     aside.display()
                 );
             }
-            println!(
+            crate::say!(
                 "{who}: table written to the log as {} ({} rows)",
-                done.key, done.rows
+                done.key,
+                done.rows
             );
         }
-        Err(e) => eprintln!("{who}: {e}; the log file was left as it was"),
+        Err(e) => crate::warn!("{who}: {e}; the log file was left as it was"),
     }
     Some(outcome)
 }
@@ -214,7 +215,7 @@ impl TableLog {
     pub fn spill<E: Serialize>(&self, rows: &[E]) {
         let _writing = self.writing.lock();
         let Some(path) = &self.path else {
-            println!(
+            crate::say!(
                 "{}: table full, {} rows dropped from memory (no log file)",
                 self.who,
                 rows.len()
@@ -222,11 +223,13 @@ impl TableLog {
             return;
         };
         match iplog::append_run(path, rows) {
-            Ok(done) => println!(
+            Ok(done) => crate::say!(
                 "{}: table full, {} rows written to the log as {} and dropped from memory",
-                self.who, done.rows, done.key
+                self.who,
+                done.rows,
+                done.key
             ),
-            Err(e) => eprintln!(
+            Err(e) => crate::warn!(
                 "{}: table full, and {e}; {} rows lost",
                 self.who,
                 rows.len()

@@ -29,6 +29,7 @@
 //! | the client | [`client`] |
 //! | the client's load mode: requests/s and latency | [`load`] |
 //! | command lines of the examples | [`cli`] |
+//! | printing that never panics (stdout may be gone) | [`console`] |
 //!
 //! ## The simplest use
 //! ```
@@ -43,6 +44,7 @@
 pub mod accept;
 pub mod cli;
 pub mod client;
+pub mod console;
 pub mod geo;
 pub mod health;
 pub mod iplog;

@@ -97,6 +97,10 @@ pub struct Served {
     pub queue_position: usize,
     /// Milliseconds between arriving at the router and getting the slot.
     pub waited_ms: u64,
+    /// The client's turn: 1 for the first client the router's semaphore gave a slot to, 2 for
+    /// the next, ... Clients that queued get their turns in the order they queued (FIFO).
+    #[serde(default)]
+    pub turn: u64,
 }
 
 impl Reply {

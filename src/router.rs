@@ -177,10 +177,10 @@ impl Router {
             .map_err(|e| RouterError::Bind(config.bind, e))?
             .port();
         // Start-up lines are printed even when quiet: they say which port was bound.
-        println!("router: socket bound to port {port}");
-        println!("router: socket is listening");
+        crate::say!("router: socket bound to port {port}");
+        crate::say!("router: socket is listening");
         let servers: Vec<String> = config.servers.iter().map(|s| s.to_string()).collect();
-        println!(
+        crate::say!(
             "router: {} server slots: {}; each client keeps its slot {} s after its answer",
             servers.len(),
             servers.join(", "),
@@ -262,7 +262,7 @@ impl Shared {
 
     fn say(&self, line: fmt::Arguments<'_>) {
         if !self.config.quiet {
-            println!("router: {line}");
+            crate::say!("router: {line}");
         }
     }
 
@@ -344,8 +344,12 @@ impl Shared {
         request: Request,
         first: Permit<'s>,
     ) -> Option<Permit<'s>> {
-        let (first_slot, queue_position, waited) =
-            (first.slot(), first.queue_position(), first.waited());
+        let (first_slot, queue_position, waited, turn) = (
+            first.slot(),
+            first.queue_position(),
+            first.waited(),
+            first.serial(),
+        );
         // 3. The IP table (its own lock, taken and released inside `push`).
         let row = self.table.push(RouterEntry {
             client,
@@ -377,6 +381,7 @@ impl Shared {
             server: self.config.servers[slot].to_string(),
             queue_position,
             waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+            turn,
         };
         let line = with_router_field(&reply, &served);
         if (&*stream).write_all(line.as_bytes()).is_err() {
@@ -455,7 +460,7 @@ impl Shared {
 
     /// Prints a change of a slot's health, and which slots are up now; even when quiet.
     fn say_health(&self, line: fmt::Arguments<'_>) {
-        println!(
+        crate::say!(
             "router: {line}; slots up: {:?}",
             self.health.up_slots(Instant::now())
         );
@@ -559,9 +564,9 @@ mod tests {
             server: "127.0.0.1:12349".into(),
             queue_position: 0,
             waited_ms: 7,
+            turn: 9,
         };
-        let router =
-            r#""router":{"slot":2,"server":"127.0.0.1:12349","queue_position":0,"waited_ms":7}"#;
+        let router = r#""router":{"slot":2,"server":"127.0.0.1:12349","queue_position":0,"waited_ms":7,"turn":9}"#;
         assert_eq!(
             with_router_field(
                 r#"{"status":"success","extra":{"a":"}"},"query":"8.8.8.8"}"#,

@@ -126,8 +126,8 @@ impl Server {
         let listener = TcpListener::bind(config.bind)?;
         let port = listener.local_addr()?.port();
         // Start-up lines are printed even when quiet: they say which port was bound.
-        println!("server {port}: socket bound to port {port}");
-        println!("server {port}: socket is listening");
+        crate::say!("server {port}: socket bound to port {port}");
+        crate::say!("server {port}: socket is listening");
         let shared = Arc::new(Shared {
             nat: NatTable::with_limit(config.public_ip, config.table_limit),
             log: TableLog::new(
@@ -205,7 +205,7 @@ impl Shared {
 
     fn say(&self, line: std::fmt::Arguments<'_>) {
         if !self.config.quiet {
-            println!("server {}: {line}", self.port);
+            crate::say!("server {}: {line}", self.port);
         }
     }
 

@@ -109,10 +109,10 @@ impl Shutdown {
                     }
                     seen += 1;
                     if seen == 1 {
-                        println!("stopping: serving the clients already in, then writing the IP tables (Ctrl-C again to stop at once)");
+                        crate::say!("stopping: serving the clients already in, then writing the IP tables (Ctrl-C again to stop at once)");
                         watched.request();
                     } else {
-                        println!("stopping at once: writing the IP tables as they are");
+                        crate::say!("stopping at once: writing the IP tables as they are");
                         watched.run_emergency_dumps();
                         std::process::exit(FORCED_EXIT_CODE);
                     }

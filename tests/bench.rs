@@ -124,3 +124,127 @@ fn memory_per_table_row_and_the_time_to_dump_a_million() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Resident memory of process `pid` in KiB, now and at its peak (Linux).
+#[cfg(unix)]
+fn rss_of(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+#[test]
+#[cfg(unix)]
+#[ignore = "a measurement; see the top of this file"]
+fn two_thousand_clients_waiting_at_once_are_answered_in_fifo_order() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::sync::mpsc;
+    let clients = 2000;
+    let dir = common::temp_dir("fifo-2000");
+    let mut router = Command::new(common::example("router"))
+        .args([
+            "--port",
+            "0",
+            "--server-port",
+            "0",
+            "--public-ip",
+            "117.222.175.180",
+        ])
+        .args(["--hold-secs", "5", "--quiet", "--max-clients", "5000"])
+        .arg("--log-dir")
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(router.stdout.take().unwrap()).lines();
+    let port: u16 = loop {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(p) = line.strip_prefix("router: socket bound to port ") {
+            break p.parse().unwrap();
+        }
+    };
+    // Keep reading the router's output, or it blocks once the pipe is full.
+    std::thread::spawn(move || lines.for_each(drop));
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let (queued_tx, queued) = mpsc::channel();
+    let started = Instant::now();
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let queued_tx = queued_tx.clone();
+            std::thread::Builder::new()
+                .stack_size(64 * 1024)
+                .spawn(move || {
+                    // Generous: 2,000 connections at once overflow the listen backlog, and
+                    // the kernel makes the overflowing ones retry their SYN a second later.
+                    let mut timeouts = common::test_timeouts();
+                    timeouts.connect = std::time::Duration::from_secs(30);
+                    timeouts.read = std::time::Duration::from_secs(120);
+                    geotracker::client::ask(
+                        addr,
+                        geotracker::protocol::Request::MyLocation,
+                        &timeouts,
+                        |_| {
+                            let _ = queued_tx.send(());
+                        },
+                    )
+                })
+                .unwrap()
+        })
+        .collect();
+    // Four clients hold the slots for 5 s; the other 1996 wait in the queue.
+    for n in 0..clients - 4 {
+        queued
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("only {n} clients queued"));
+    }
+    let all_waiting = started.elapsed();
+    let (rss, peak) = rss_of(router.id());
+    // Ctrl-C: the holds are cut short and the queue is served, first come first served.
+    Command::new("kill")
+        .args(["-INT", &router.id().to_string()])
+        .status()
+        .unwrap();
+    let answers: Vec<_> = threads
+        .into_iter()
+        .map(|t| t.join().unwrap().expect("every waiting client is answered"))
+        .collect();
+    assert!(router.wait().unwrap().success());
+    // FIFO: ordered by their place in the queue, the queued clients' turns only go up.
+    let mut queued: Vec<(usize, u64)> = answers
+        .iter()
+        .map(|a| a.reply.router.as_ref().unwrap())
+        .filter(|served| served.queue_position > 0)
+        .map(|served| (served.queue_position, served.turn))
+        .collect();
+    queued.sort_unstable();
+    let places: Vec<usize> = queued.iter().map(|(place, _)| *place).collect();
+    assert_eq!(
+        places,
+        (1..=clients - 4).collect::<Vec<_>>(),
+        "each place once"
+    );
+    assert!(
+        queued.windows(2).all(|w| w[0].1 < w[1].1),
+        "a later place got an earlier turn"
+    );
+    let log: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("geotracker-router.json")).unwrap())
+            .unwrap();
+    let rows = log["IP-Login-1"].as_array().unwrap().len();
+    assert_eq!(rows, clients, "every client is in the table");
+    println!(
+        "{clients} clients: all waiting {all_waiting:?} after the first connected; router RSS \
+         {} MB with all of them waiting (peak {} MB); all answered, {rows} rows logged",
+        rss / 1024,
+        peak / 1024
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

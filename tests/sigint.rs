@@ -203,3 +203,28 @@ fn a_second_sigint_exits_at_once_after_writing_the_table() {
     assert!(client.join().unwrap().is_err());
     eprintln!("exited {took:?} after the second SIGINT");
 }
+
+#[test]
+fn a_router_whose_output_is_gone_still_stops_on_sigint_and_writes_its_log() {
+    let dir = temp_dir("sigint-no-stdout");
+    let (child, port, lines) = start_router(&dir);
+    // Nobody reads the router's output any more (as with `router | head -5`): its progress
+    // lines and tables now meet a broken pipe.
+    drop(lines);
+    let router = ([127, 0, 0, 1], port).into();
+    // The reader thread notices the closed channel at the router's next line and closes the
+    // pipe; ask until that has happened at least once.
+    for _ in 0..5 {
+        assert_eq!(
+            common::ask(router, Request::MyLocation).reply.status,
+            "success"
+        );
+    }
+    send_sigint(&child);
+    let status = wait_with_limit(child, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0));
+    let log: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("geotracker-router.json")).unwrap())
+            .unwrap();
+    assert_eq!(log["IP-Login-1"].as_array().unwrap().len(), 5);
+}

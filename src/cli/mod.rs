@@ -486,7 +486,7 @@ pub fn run_router(opts: RouterOptions) -> ExitCode {
             }
         }
     }
-    println!("router: press Ctrl-C to stop and write the IP tables");
+    crate::say!("router: press Ctrl-C to stop and write the IP tables");
     let report = router.run();
     servers_shutdown.request();
     let mut all_written = !log_failed(&report.log);
@@ -511,7 +511,7 @@ pub fn run_client(opts: ClientOptions) -> ExitCode {
             request: opts.request,
             timeouts,
         };
-        println!(
+        crate::say!(
             "load: {} clients asking {} in a loop for {:.1} s",
             config.clients,
             opts.router,
@@ -519,7 +519,7 @@ pub fn run_client(opts: ClientOptions) -> ExitCode {
         );
         return match load::run(&config) {
             Ok(report) => {
-                print!("{report}");
+                crate::console::print_block(&report.to_string());
                 ExitCode::SUCCESS
             }
             Err(e) => fail(&format!("client: cannot start the load threads: {e}")),
@@ -528,16 +528,16 @@ pub fn run_client(opts: ClientOptions) -> ExitCode {
     if opts.clients == 1 {
         let result = client::ask(opts.router, opts.request, &timeouts, |position| {
             if !opts.json {
-                println!("All servers are busy: you are number {position} in the queue...");
+                crate::say!("All servers are busy: you are number {position} in the queue...");
             }
         });
         return match result {
             Ok(answer) if opts.json => {
-                println!("{}", answer.raw);
+                crate::say!("{}", answer.raw);
                 ExitCode::SUCCESS
             }
             Ok(answer) => {
-                print!("{}", client::details(&answer));
+                crate::console::print_block(&client::details(&answer));
                 ExitCode::SUCCESS
             }
             Err(e) => fail(&format!("client: {e}")),
@@ -562,17 +562,17 @@ pub fn run_client(opts: ClientOptions) -> ExitCode {
     }
     drop(done);
     if !opts.json {
-        println!("{}", client::row_header());
+        crate::say!("{}", client::row_header());
     }
     let mut failed = 0;
     // Rows in the order the answers arrive: the waiting clients come last.
     for (n, result) in results {
         match result {
-            Ok(answer) if opts.json => println!("{}", answer.raw),
-            Ok(answer) => println!("{}", client::row(n, &answer)),
+            Ok(answer) if opts.json => crate::say!("{}", answer.raw),
+            Ok(answer) => crate::say!("{}", client::row(n, &answer)),
             Err(e) => {
                 failed += 1;
-                eprintln!("client {n}: {e}");
+                crate::warn!("client {n}: {e}");
             }
         }
     }
@@ -586,19 +586,19 @@ pub fn run_client(opts: ClientOptions) -> ExitCode {
 }
 
 fn announce(who: &str, public: &PublicIp, geo: &str) {
-    println!("{who}: NAT pool starts at {public}");
-    println!("{who}: geolocation source: {geo}");
+    crate::say!("{who}: NAT pool starts at {public}");
+    crate::say!("{who}: geolocation source: {geo}");
 }
 
 fn fail(message: &str) -> ExitCode {
-    eprintln!("{message}");
+    crate::warn!("{message}");
     ExitCode::FAILURE
 }
 
 /// For a command line that names something unusable (a database of the wrong kind, say): the
 /// same exit code, 2, as for a command line that cannot be parsed.
 fn refuse(message: &str) -> ExitCode {
-    eprintln!("error: {message}");
+    crate::warn!("error: {message}");
     ExitCode::from(2)
 }
 
@@ -623,13 +623,13 @@ pub fn parse_or_exit<T>(
 ) -> T {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{usage}");
+        crate::say!("{usage}");
         std::process::exit(0);
     }
     match parse(args) {
         Ok(options) => options,
         Err(e) => {
-            eprintln!("error: {e}\n{usage}");
+            crate::warn!("error: {e}\n{usage}");
             std::process::exit(2);
         }
     }
