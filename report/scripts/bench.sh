@@ -6,7 +6,7 @@
 #   report/scripts/bench.sh                 # 1, 4, 16, 64, 256, 1000 clients, 5 s each
 #   CONCS="1 64" SECS=3 ROUNDS=3 report/scripts/bench.sh
 #
-# Prints a Markdown table (requests/s, p50, p99, errors, resident memory after the run) and
+# Prints a Markdown table (requests/s, p50, p99, errors, peak resident memory so far) and
 # writes it with the raw loadgen lines to report/bench/. Linux only (reads /proc). Absolute
 # figures drift between runs on a shared machine: quote ratios from the same run.
 set -euo pipefail
@@ -48,7 +48,7 @@ for i in 1 2 3 4; do wait_port $((PORT_PY + i)); done
 python3 "$BENCH/python_original/router.py" $PORT_PY "$PY_SERVERS" 0 "$RUN_DIR/py-router.json" >/dev/null 2>&1 & PIDS+=($!); PY_PIDS="$PY_PIDS $!"
 wait_port $PORT_FLOOR; wait_port $PORT_OURS; wait_port $PORT_PY
 
-rss_mb() { local total=0; for p in $1; do total=$((total + $(awk '/^VmRSS/ {print $2}' /proc/$p/status))); done; awk -v kb="$total" 'BEGIN {printf "%.1f", kb/1024}'; }
+rss_mb() { local total=0; for p in $1; do total=$((total + $(awk '/^VmHWM/ {print $2}' /proc/$p/status))); done; awk -v kb="$total" 'BEGIN {printf "%.1f", kb/1024}'; }
 
 STAMP=$(date -u +%Y-%m-%dT%H%MZ)
 RAW=$OUT/raw-$STAMP.txt
@@ -56,7 +56,7 @@ TABLE=$OUT/results-$STAMP.md
 {
   echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) CPUs ($(uname -r)); loadgen on the same machine, $SECS s per cell, $ROUNDS round(s)."
   echo
-  echo "| system | clients | requests/s | p50 ms | p99 ms | errors | RSS MB |"
+  echo "| system | clients | requests/s | p50 ms | p99 ms | errors | peak RSS MB |"
   echo "|---|---|---|---|---|---|---|"
 } >"$TABLE"
 for round in $(seq "$ROUNDS"); do
