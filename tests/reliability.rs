@@ -4,12 +4,10 @@
 
 mod common;
 
-use common::{any_port, fake_server, start_router_with, test_timeouts, System};
+use common::{any_port, fake_server, start_router_with, start_server_with, test_timeouts, System};
 use geotracker::iplog::LogFile;
 use geotracker::protocol::{Request, Timeouts};
 use geotracker::reply::Reply;
-use geotracker::server::{Server, ServerConfig};
-use geotracker::shutdown::Shutdown;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -86,15 +84,7 @@ fn a_silent_client_is_dropped_after_the_read_timeout() {
     assert_eq!(router.join().unwrap().table.len(), 1);
 
     // The same at a server.
-    let shutdown = Shutdown::new();
-    let mut config = ServerConfig::new(any_port(), common::PUBLIC_IP);
-    config.quiet = true;
-    config.timeouts = short_timeouts();
-    let geo = Arc::new(geotracker::geo::mmdb::MmdbGeolocator::bundled().unwrap());
-    let server = Server::bind(config, geo, Arc::clone(&shutdown))
-        .unwrap()
-        .spawn()
-        .unwrap();
+    let (server, shutdown) = start_server_with(|c| c.timeouts = short_timeouts());
     let (lines, took) = lines_after_silence(server.addr);
     assert_eq!(
         reply_of(&lines[0]).message.as_deref(),
@@ -284,16 +274,7 @@ fn clients_over_max_clients_are_told_router_busy_at_once() {
 
 #[test]
 fn callers_over_max_clients_are_told_server_busy_at_once() {
-    let shutdown = Shutdown::new();
-    let mut config = ServerConfig::new(any_port(), common::PUBLIC_IP);
-    config.quiet = true;
-    config.max_clients = 1;
-    config.timeouts = test_timeouts();
-    let geo = Arc::new(geotracker::geo::mmdb::MmdbGeolocator::bundled().unwrap());
-    let server = Server::bind(config, geo, Arc::clone(&shutdown))
-        .unwrap()
-        .spawn()
-        .unwrap();
+    let (server, shutdown) = start_server_with(|c| c.max_clients = 1);
     // The first caller connects and says nothing, keeping its thread busy; the accept loop
     // takes connections in order, so it is counted before the second is looked at.
     let quiet_one = TcpStream::connect(server.addr).unwrap();

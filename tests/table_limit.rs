@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{any_port, test_timeouts, System, PUBLIC_IP};
+use common::{start_server_with, System};
 use geotracker::iplog::LogFile;
 use geotracker::protocol::Request;
 use serde_json::Value;
@@ -53,17 +53,11 @@ fn full_tables_are_written_to_the_log_and_memory_stays_bounded() {
 fn a_server_forgets_written_callers_but_keeps_its_pool_moving() {
     let dir = common::temp_dir("nat-limit");
     let log = dir.join("server.json");
-    let shutdown = geotracker::shutdown::Shutdown::new();
-    let mut config = geotracker::server::ServerConfig::new(any_port(), PUBLIC_IP);
-    config.quiet = true;
-    config.timeouts = test_timeouts();
-    config.table_limit = 4;
-    config.log = LogFile::At(log.clone());
-    let geo = std::sync::Arc::new(geotracker::geo::mmdb::MmdbGeolocator::bundled().unwrap());
-    let server = geotracker::server::Server::bind(config, geo, shutdown.clone())
-        .unwrap()
-        .spawn()
-        .unwrap();
+    let server_log = log.clone();
+    let (server, shutdown) = start_server_with(move |c| {
+        c.table_limit = 4;
+        c.log = LogFile::At(server_log);
+    });
     for _ in 0..10 {
         let reply = common::ask(server.addr, Request::MyLocation).reply;
         assert!(reply.is_success() || reply.message.as_deref() == Some("not in database"));

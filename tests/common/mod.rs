@@ -212,3 +212,19 @@ impl Rng {
         &items[self.below(items.len() as u64) as usize]
     }
 }
+
+/// A server on a free port (quiet, test timeouts, no log, the bundled database), with `adjust`
+/// changing the configuration first; already running.
+pub fn start_server_with(adjust: impl FnOnce(&mut ServerConfig)) -> (ServerHandle, Arc<Shutdown>) {
+    let shutdown = Shutdown::new();
+    let mut config = ServerConfig::new(any_port(), PUBLIC_IP);
+    config.quiet = true;
+    config.timeouts = test_timeouts();
+    adjust(&mut config);
+    let geo = Arc::new(MmdbGeolocator::bundled().expect("bundled db"));
+    let server = Server::bind(config, geo, Arc::clone(&shutdown))
+        .expect("bind a server")
+        .spawn()
+        .expect("start a server");
+    (server, shutdown)
+}
