@@ -225,7 +225,9 @@ impl Router {
             &self.shared.shutdown,
             &self.shared.in_flight,
             &limits,
-            |peer| format!("client-{peer}"),
+            // Short enough for Linux, which keeps 15 characters of a thread name (what a
+            // debugger lists): the client's port tells the threads apart.
+            |peer| format!("client-{}", peer.port()),
             move |stream, peer| shared.serve(stream, peer),
         );
         let log = self.shared.dump();

@@ -173,7 +173,8 @@ impl Server {
             &self.shared.shutdown,
             &self.shared.in_flight,
             &limits,
-            |peer| format!("caller-{peer}"),
+            // 15 characters at most, as Linux keeps them: the caller's port tells them apart.
+            |peer| format!("caller-{}", peer.port()),
             move |stream, peer| shared.serve(stream, peer),
         );
         let log = self.shared.dump();
