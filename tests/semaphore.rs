@@ -20,8 +20,10 @@ fn never_more_than_four_clients_hold_a_slot_and_no_slot_is_shared() {
     let busy: Arc<Vec<AtomicBool>> = Arc::new((0..4).map(|_| AtomicBool::new(false)).collect());
     let holding = Arc::new(AtomicUsize::new(0));
     let most = Arc::new(AtomicUsize::new(0));
-    // The first four holders meet here, so four really are held at once at least once.
-    let first_four = Arc::new(Barrier::new(4));
+    // The first four holders meet here, so four really are held at once at least once. (A
+    // counter with a deadline rather than a `Barrier`, so that a broken semaphore fails the
+    // test instead of hanging it.)
+    let first_four = Arc::new(AtomicUsize::new(0));
     let threads: Vec<_> = (0..200)
         .map(|_| {
             let (sem, busy, holding, most, first_four) = (
@@ -41,7 +43,15 @@ fn never_more_than_four_clients_hold_a_slot_and_no_slot_is_shared() {
                 let now = holding.fetch_add(1, Ordering::SeqCst) + 1;
                 most.fetch_max(now, Ordering::SeqCst);
                 if permit.serial() <= 4 {
-                    first_four.wait();
+                    first_four.fetch_add(1, Ordering::SeqCst);
+                    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                    while first_four.load(Ordering::SeqCst) < 4 {
+                        assert!(
+                            std::time::Instant::now() < deadline,
+                            "four never held at once"
+                        );
+                        thread::yield_now();
+                    }
                 }
                 thread::yield_now();
                 holding.fetch_sub(1, Ordering::SeqCst);
@@ -142,7 +152,14 @@ fn the_router_serves_queued_clients_in_arrival_order() {
     // Clients 0..3 take the four slots; each server reports its request.
     let (queued_tx, queued) = mpsc::channel();
     let mut clients: Vec<_> = (0..4).map(|k| ask(k, queued_tx.clone())).collect();
-    let mut busy: Vec<(usize, String)> = (0..4).map(|_| seen.recv().unwrap()).collect();
+    // Every wait has a limit: a broken semaphore must fail this test, not hang it.
+    let limit = Duration::from_secs(10);
+    let mut busy: Vec<(usize, String)> = (0..4)
+        .map(|_| {
+            seen.recv_timeout(limit)
+                .expect("a request reaches a server")
+        })
+        .collect();
     busy.sort();
     assert_eq!(busy.iter().map(|b| b.0).collect::<Vec<_>>(), [0, 1, 2, 3]);
 
@@ -151,7 +168,9 @@ fn the_router_serves_queued_clients_in_arrival_order() {
     for k in 4..N {
         clients.push(ask(k, queued_tx.clone()));
         assert_eq!(
-            queued.recv().unwrap(),
+            queued
+                .recv_timeout(limit)
+                .expect("the client is told its place"),
             k - 3,
             "client {k}'s place in the queue"
         );
@@ -161,7 +180,7 @@ fn the_router_serves_queued_clients_in_arrival_order() {
     let mut next_slot = 0;
     for k in 4..N {
         go[next_slot].send(()).unwrap();
-        let (slot, line) = seen.recv().unwrap();
+        let (slot, line) = seen.recv_timeout(limit).expect("a freed slot is handed on");
         assert_eq!(line, ip(k).to_string(), "served out of order");
         assert_eq!(slot, next_slot, "the freed slot is the one handed on");
         next_slot = (next_slot + 1) % 4;
