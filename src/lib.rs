@@ -22,6 +22,7 @@
 //! | which servers are up; back-off of a failed one | [`health`] |
 //! | the JSON log (`sample.json` format, atomic write) | [`iplog`] |
 //! | Ctrl-C: signal flag, waking threads, draining | [`shutdown`] |
+//! | the semaphore's timeline (`--trace`) | [`trace`] |
 //! | the wire protocol | [`protocol`] |
 //! | ip-api.com's reply shape | [`reply`] |
 //! | geolocation: offline databases, ip-api.com, and `auto` (one, else the other) | [`geo`] |
@@ -58,3 +59,4 @@ pub mod router;
 pub mod semaphore;
 pub mod server;
 pub mod shutdown;
+pub mod trace;

@@ -33,6 +33,7 @@ use crate::protocol::{
 use crate::reply::{Reply, Served};
 use crate::semaphore::{Admission, Permit, SlotSemaphore};
 use crate::shutdown::{InFlight, Shutdown};
+use crate::trace::{Step, Trace};
 use std::fmt;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -73,6 +74,8 @@ pub struct RouterConfig {
     pub max_clients: usize,
     /// Most table rows kept in memory before they are written to the log (`--table-limit`).
     pub table_limit: usize,
+    /// Where to write the semaphore's timeline when stopping (`--trace`), if anywhere.
+    pub trace: Option<std::path::PathBuf>,
     /// No per-client progress lines; start-up lines and the table on exit are still printed.
     pub quiet: bool,
 }
@@ -90,6 +93,7 @@ impl RouterConfig {
             queue_timeout: None,
             max_clients: DEFAULT_MAX_CLIENTS,
             table_limit: crate::iptable::DEFAULT_TABLE_LIMIT,
+            trace: None,
             quiet: false,
         }
     }
@@ -123,6 +127,8 @@ struct Shared {
     log: TableLog,
     /// Which servers are up; see [`crate::health`].
     health: SlotHealth,
+    /// The semaphore's timeline, when `--trace` is on; see [`crate::trace`].
+    trace: Trace,
     /// The table is written once: by the normal stop, or by a second Ctrl-C, whichever comes
     /// first (the other waits for it to finish).
     dumped: Once,
@@ -188,6 +194,7 @@ impl Router {
         );
         let shared = Arc::new(Shared {
             table: IpTable::with_limit(config.table_limit),
+            trace: Trace::new(config.trace.clone()),
             log: TableLog::new("router", config.log.path(DEFAULT_LOG_NAME)),
             slots: SlotSemaphore::new(config.servers.len()),
             health: SlotHealth::new(config.servers.len(), config.backoff),
@@ -231,6 +238,14 @@ impl Router {
             move |stream, peer| shared.serve(stream, peer),
         );
         let log = self.shared.dump();
+        match self.shared.trace.write() {
+            Ok(Some((path, events))) => crate::say!(
+                "router: semaphore timeline written to {} ({events} events)",
+                path.display()
+            ),
+            Ok(None) => {}
+            Err(e) => crate::warn!("router: cannot write the semaphore timeline: {e}"),
+        }
         RouterReport {
             table: self.shared.table.snapshot(),
             log,
@@ -301,6 +316,8 @@ impl Shared {
                     self.config.servers.len(),
                     place.position()
                 ));
+                self.trace
+                    .record(Step::Queued, client, None, Some(place.position()), None);
                 let notice = QueuedNotice::new(place.position());
                 if protocol::write_json_line(&mut &stream, &notice).is_err() {
                     // The client is gone: dropping `place` gives up its place in the queue.
@@ -326,6 +343,13 @@ impl Shared {
                 }
             }
         };
+        self.trace.record(
+            Step::Granted,
+            client,
+            Some(permit.slot()),
+            None,
+            Some(permit.serial()),
+        );
         let permit = self.forward(&stream, client, request, permit);
 
         // 6. The original's time.sleep(5): the slot stays taken, so others queue meanwhile.
@@ -334,7 +358,9 @@ impl Shared {
             self.shutdown.sleep(self.config.hold);
         }
         // 7. `permit` is dropped here: the slot is free and the queue is woken.
-        drop(permit);
+        if let Some(permit) = permit {
+            self.release(client, permit);
+        }
     }
 
     /// Steps 3 to 5: record, forward (to another slot if this one's server fails), relay.
@@ -434,7 +460,7 @@ impl Shared {
                 },
             }
             // This slot is no use to this client: free it before waiting for another.
-            drop(held);
+            self.release(client, held);
             let now = Instant::now();
             let (untried_up, untried_down): (Vec<usize>, Vec<usize>) =
                 (0..self.config.servers.len())
@@ -450,6 +476,13 @@ impl Shared {
                 return Err(failures);
             };
             let server = self.config.servers[next.slot()];
+            self.trace.record(
+                Step::Granted,
+                client,
+                Some(next.slot()),
+                None,
+                Some(next.serial()),
+            );
             self.say(format_args!(
                 "{client} -> slot {} (server {server}) instead",
                 next.slot()
@@ -458,6 +491,14 @@ impl Shared {
             self.table.replace(row, RouterEntry { client, server });
             held = next;
         }
+    }
+
+    /// Gives `permit`'s slot back (dropping it frees the slot and wakes the queue), noting it
+    /// in the trace.
+    fn release(&self, client: SocketAddr, permit: Permit<'_>) {
+        self.trace
+            .record(Step::Released, client, Some(permit.slot()), None, None);
+        drop(permit);
     }
 
     /// Prints a change of a slot's health, and which slots are up now; even when quiet.

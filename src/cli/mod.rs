@@ -189,6 +189,8 @@ usage: cargo run --example router -- [--port P] [--bind IP] [--hold-secs N]
   --log FILE        the router's own log file
   --queue-timeout S tell a client that waited S seconds for a slot to try again (default: wait)
   --backoff-secs S  skip a slot whose server failed for S seconds, then try it again (default 5)
+  --trace FILE      on stopping, write the semaphore's timeline (queued, granted, released)
+                    to FILE as JSON lines, for report/scripts/plot_timeline.py
   LIMITS (timeouts, --max-clients) as for the server, also for the in-process servers;
   --public-ip and GEO FLAGS (see the server's --help) set up the in-process servers";
 
@@ -217,6 +219,8 @@ pub struct RouterOptions {
     pub queue_timeout: Option<Duration>,
     /// `--backoff-secs`: how long a failed server is skipped.
     pub backoff: Duration,
+    /// `--trace FILE`: write the semaphore's timeline there when stopping.
+    pub trace: Option<PathBuf>,
     /// No progress lines.
     pub quiet: bool,
 }
@@ -249,6 +253,7 @@ impl RouterOptions {
             limits: Reliability::default(),
             queue_timeout: None,
             backoff: crate::health::DEFAULT_BACKOFF,
+            trace: None,
             quiet: false,
         };
         let mut geo = GeoFlags::default();
@@ -285,6 +290,7 @@ impl RouterOptions {
                 "--log-dir" => opts.log_dir = args.value(&flag, "a folder")?,
                 "--queue-timeout" => opts.queue_timeout = Some(seconds(&flag, &mut args)?),
                 "--backoff-secs" => opts.backoff = seconds(&flag, &mut args)?,
+                "--trace" => opts.trace = Some(args.value(&flag, "a file path")?),
                 "--log" => opts.log = Some(LogFile::At(args.value(&flag, "a file path")?)),
                 "--no-log" => opts.log = Some(LogFile::None),
                 "--public-ip" => opts.public_ip = Some(args.value(&flag, "an IPv4 address")?),
@@ -470,6 +476,7 @@ pub fn run_router(opts: RouterOptions) -> ExitCode {
     config.table_limit = opts.limits.table_limit;
     config.queue_timeout = opts.queue_timeout;
     config.backoff = opts.backoff;
+    config.trace = opts.trace.clone();
     config.quiet = opts.quiet;
     // Bound before the servers start, so a router that cannot listen leaves no server logs.
     let router = match Router::bind(config, Arc::clone(&shutdown)) {
