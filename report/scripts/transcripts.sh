@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Regenerates the transcripts of report/README.md section 5 from real runs: a router with its four
+# Regenerates the transcripts of report/README.md section 6 from real runs: a router with its four
 # in-process servers and a 5 s hold, eight clients at once, then Ctrl-C. Each file starts with the
-# command that produced it. Unix (it sends SIGINT with kill); uses the default ports 9020 and
-# 12347..12350, which must be free.
+# command that produced it; the router's --trace timeline is drawn into
+# report/figures/semaphore-timeline.svg. Unix (it sends SIGINT with kill); needs python3 for
+# the figure; uses the default ports 9020 and 12347..12350, which must be free.
 #
 #   report/scripts/transcripts.sh        # writes report/transcripts/
 set -euo pipefail
@@ -14,12 +15,13 @@ cd "$REPO"
 cargo build -q --examples
 mkdir -p "$OUT"
 
-ROUTER_CMD="cargo run --example router -- --hold-secs 5 --public-ip 117.222.175.180"
+ROUTER_CMD="cargo run --example router -- --hold-secs 5 --public-ip 117.222.175.180 --trace semaphore-trace.jsonl"
 CLIENT_CMD="cargo run --example client -- --clients 8"
 ONE_CMD="cargo run --example client -- 8.8.8.8"
 
 # The router, in the folder where its logs go, with its output captured.
-(cd "$RUN" && exec "$REPO/target/debug/examples/router" --hold-secs 5 --public-ip 117.222.175.180) \
+(cd "$RUN" && exec "$REPO/target/debug/examples/router" --hold-secs 5 --public-ip 117.222.175.180 \
+  --trace semaphore-trace.jsonl) \
   >"$RUN/router.out" 2>&1 &
 ROUTER=$!
 for _ in $(seq 100); do grep -q "press Ctrl-C" "$RUN/router.out" 2>/dev/null && break; sleep 0.1; done
@@ -35,4 +37,6 @@ wait "$ROUTER"
 { echo "\$ $ONE_CMD"; cat "$RUN/one.out"; } >"$OUT/one-client.txt"
 cp "$RUN/geotracker-router.json" "$OUT/geotracker-router.json"
 cp "$RUN/geotracker-server-12347.json" "$OUT/geotracker-server-12347.json"
+cp "$RUN/semaphore-trace.jsonl" "$OUT/semaphore-trace.jsonl"
+python3 "$REPO/report/scripts/plot_timeline.py" "$OUT/semaphore-trace.jsonl" "$REPO/report/figures/semaphore-timeline.svg" >&2
 echo "written: $(cd "$OUT" && ls | tr '\n' ' ')" >&2
