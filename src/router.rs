@@ -102,7 +102,8 @@ impl RouterConfig {
 /// What a router leaves behind when it stops.
 #[derive(Debug)]
 pub struct RouterReport {
-    /// The IP table, in the order clients were given slots.
+    /// The IP table's rows still in memory when it stopped, in the order they were written: all
+    /// of them, unless the table filled up (`--table-limit`) and earlier rows went to the log.
     pub table: Vec<RouterEntry>,
     /// The outcome of appending it to the log, if a log was configured.
     pub log: Option<Result<Appended, LogError>>,

@@ -72,7 +72,8 @@ impl ServerConfig {
 /// What a server leaves behind when it stops.
 #[derive(Debug)]
 pub struct ServerReport {
-    /// The NAT table, in arrival order.
+    /// The NAT table's rows still in memory when it stopped, in arrival order: all of them,
+    /// unless the table filled up (`--table-limit`) and earlier rows went to the log.
     pub table: Vec<NatEntry>,
     /// The outcome of appending it to the log, if a log was configured.
     pub log: Option<Result<Appended, LogError>>,
