@@ -381,6 +381,27 @@ mod tests {
     }
 
     #[test]
+    fn a_queue_place_gives_up_after_its_limit_and_a_retry_takes_a_slot_it_names() {
+        let sem = SlotSemaphore::new(2);
+        let (a, b) = (sem.acquire(), sem.acquire());
+        let Admission::Queued(place) = sem.enter() else {
+            panic!("both slots are held")
+        };
+        let waited = place
+            .wait_for(Duration::from_millis(50))
+            .err()
+            .expect("no slot frees within the limit");
+        assert!(waited >= Duration::from_millis(50));
+        assert_eq!(sem.waiting(), 0, "the place left the queue");
+        drop(b);
+        let retry = sem.take_one_of(&[1]).expect("slot 1 is free");
+        assert_eq!(retry.slot(), 1);
+        assert!(sem.take_one_of(&[]).is_none());
+        drop((a, retry));
+        assert_eq!(sem.available(), 2);
+    }
+
+    #[test]
     fn a_newcomer_does_not_overtake_the_queue() {
         let sem = SlotSemaphore::new(1);
         let held = sem.acquire();
