@@ -84,17 +84,24 @@ impl<E: Clone> IpTable<E> {
         }
     }
 
-    /// If the table has reached its limit, takes all its rows out (to be written to the log);
-    /// otherwise `None`. Only one of several threads that call it at once gets them.
+    /// If the table has reached its limit, takes its oldest `limit` rows out (to be written to
+    /// the log as one run); otherwise `None`. Rows pushed meanwhile by other threads stay for
+    /// the next run, so every run written this way has exactly `limit` rows.
     pub fn take_if_full(&self) -> Option<Vec<E>> {
         // Critical section: the check and the take are one step.
         let mut state = self.state.lock();
         if state.rows.len() < self.limit {
             return None;
         }
-        let rows = std::mem::take(&mut state.rows);
+        let rows: Vec<E> = state.rows.drain(..self.limit).collect();
         state.taken += rows.len();
         Some(rows)
+    }
+
+    /// True when the table holds its limit of rows (and [`IpTable::take_if_full`] would take
+    /// them).
+    pub fn is_full(&self) -> bool {
+        self.state.lock().rows.len() >= self.limit
     }
 
     /// A copy of the rows in memory, taken under the lock.
@@ -211,9 +218,17 @@ impl TableLog {
         }
     }
 
-    /// Writes a full table's rows as a run, to keep memory bounded, and says so.
-    pub fn spill<E: Serialize>(&self, rows: &[E]) {
+    /// If `take_full` gives a full table's rows, writes them as a run, to keep memory bounded,
+    /// and says so. Call it only when the table is full (`is_full`), so that the common case
+    /// takes no lock of this log. The rows are taken while this log's lock is held (lock order:
+    /// this lock, then the table's, never the other way), so runs reach the file in the order
+    /// they were taken; a thread that finds another writing waits for it, then takes the next
+    /// batch if the table is still full.
+    pub fn spill<E: Serialize>(&self, take_full: impl FnOnce() -> Option<Vec<E>>) {
         let _writing = self.writing.lock();
+        let Some(rows) = take_full() else {
+            return;
+        };
         let Some(path) = &self.path else {
             crate::say!(
                 "{}: table full, {} rows dropped from memory (no log file)",
@@ -222,7 +237,7 @@ impl TableLog {
             );
             return;
         };
-        match iplog::append_run(path, rows) {
+        match iplog::append_run(path, &rows) {
             Ok(done) => crate::say!(
                 "{}: table full, {} rows written to the log as {} and dropped from memory",
                 self.who,

@@ -82,17 +82,26 @@ impl NatTable {
         }
     }
 
-    /// If the table has reached its limit, takes all its rows out (to be written to the log)
-    /// and forgets those callers: one that comes back is mapped anew. Otherwise `None`. The
-    /// pool cursor is kept, so the next caller still gets the next address.
+    /// If the table has reached its limit, takes its oldest `limit` rows out (to be written to
+    /// the log as one run) and forgets those callers: one that comes back is mapped anew.
+    /// Otherwise `None`. The pool cursor is kept, so the next caller still gets the next
+    /// address; rows added meanwhile stay for the next run.
     pub fn take_if_full(&self) -> Option<Vec<NatEntry>> {
-        // Critical section: the check and the take are one step.
+        // Critical section: the check, the take and the re-indexing are one step.
         let mut state = self.state.lock();
         if state.entries.len() < self.limit {
             return None;
         }
-        state.index.clear();
-        Some(std::mem::take(&mut state.entries))
+        let taken: Vec<NatEntry> = state.entries.drain(..self.limit).collect();
+        for entry in &taken {
+            state.index.remove(&entry.private);
+        }
+        // The rows left moved to the front: index them again (there are few of them).
+        let NatState { entries, index, .. } = &mut *state;
+        for (row, entry) in entries.iter().enumerate() {
+            index.insert(entry.private, row);
+        }
+        Some(taken)
     }
 
     /// Maps `caller` to its public address, recording it if it is new.
@@ -125,6 +134,12 @@ impl NatTable {
         state.entries.push(entry);
         state.index.insert(caller, row);
         entry
+    }
+
+    /// True when the table holds its limit of rows (and [`NatTable::take_if_full`] would take
+    /// them).
+    pub fn is_full(&self) -> bool {
+        self.state.lock().entries.len() >= self.limit
     }
 
     /// A copy of the rows, in arrival order, taken under the lock.

@@ -362,6 +362,12 @@ impl Shared {
         if let Some(permit) = permit {
             self.release(client, permit);
         }
+
+        // 8. A full table goes to the log: after the answer and the slot, so that neither the
+        // client nor the queue waits for the file.
+        if self.table.is_full() {
+            self.log.spill(|| self.table.take_if_full());
+        }
     }
 
     /// Steps 3 to 5: record, forward (to another slot if this one's server fails), relay.
@@ -415,10 +421,6 @@ impl Shared {
         let line = with_router_field(&reply, &served);
         if (&*stream).write_all(line.as_bytes()).is_err() {
             self.say(format_args!("{client} left before its answer"));
-        }
-        // A full table goes to the log (after the answer, so the client does not wait).
-        if let Some(rows) = self.table.take_if_full() {
-            self.log.spill(&rows);
         }
         permit
     }

@@ -234,8 +234,8 @@ impl Shared {
         self.answer(&stream, peer, &reply);
 
         // 4. A full table goes to the log (after the answer, so the caller does not wait).
-        if let Some(rows) = self.nat.take_if_full() {
-            self.log.spill(&rows);
+        if self.nat.is_full() {
+            self.log.spill(|| self.nat.take_if_full());
         }
     }
 
