@@ -9,8 +9,9 @@
 //! **A router that runs for days.** The original kept every row in memory until Ctrl-C; at a
 //! few thousand requests a second that is gigabytes a day. Both tables here hold at most
 //! `--table-limit` rows (100,000 by default: about 8 MB for the router, 15 MB for a server).
-//! When a table is full, its rows are written to the log as a run of their own and dropped from
-//! memory ([`TableLog::spill`]); Ctrl-C writes the rows still in memory as the next run. A lab
+//! When a table is full, its oldest `--table-limit` rows are written to the log as a run of
+//! their own and dropped from memory ([`TableLog::spill`]); Ctrl-C writes the rows still in
+//! memory as the next run. A lab
 //! never comes near the limit, so there one Ctrl-C is one run, as in the original.
 
 use crate::iplog::{self, Appended, LogError};
