@@ -1,8 +1,43 @@
-//! `cargo run --example client`: asks the router where you are and prints the labels of the
-//! original's window. See `geotracker::client`.
-use geotracker::cli::{self, ClientOptions, CLIENT_USAGE};
+//! `cargo run --example client -- [IP]`: asks the router where you are (or where IP is) and
+//! prints the labels of the original's window. `--clients N` and `--load` run many clients at
+//! once (src/extras/load.rs); `--help` lists the flags.
+//!
+//! Exit code: 0 when an answer came, 1 when none came, 2 for a bad command line.
+use geotracker::{args, client, load};
+use std::process::ExitCode;
 
-fn main() -> std::process::ExitCode {
-    let options = cli::parse_or_exit(ClientOptions::parse, CLIENT_USAGE);
-    cli::run_client(options)
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args::asks_for_help(&args) {
+        println!("{}", args::CLIENT_USAGE);
+        return ExitCode::SUCCESS;
+    }
+    // 1. The command line.
+    let config = match args::client(args) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}\n{}", args::CLIENT_USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    // Beyond the original: many clients at once, or a measurement.
+    if config.clients > 1 || config.load.is_some() {
+        return ExitCode::from(load::from_command_line(&config));
+    }
+    // 2. The original's button: ask once (src/client.rs) ...
+    let told_place = |position| {
+        if !config.json {
+            println!("All servers are busy: you are number {position} in the queue...");
+        }
+    };
+    match client::ask(config.router, config.request, config.timeout, told_place) {
+        // 3. ... and show the answer.
+        Ok(answer) if config.json => println!("{}", answer.raw),
+        Ok(answer) => print!("{}", client::details(&answer)),
+        Err(e) => {
+            eprintln!("client: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
 }

@@ -1,62 +1,90 @@
 //! # geotracker
 //!
-//! A Rust teaching port of a student project: a multi-client, multi-server IP geolocation
-//! system. Clients ask a **router**; the router holds a counting semaphore over four **server
-//! slots**, gives each client the first free one, records the client in its **IP table** and
-//! relays the server's answer. Each server maps its caller to a public address (**static NAT**),
-//! geolocates it and answers with ip-api.com's fields. On Ctrl-C both print their IP tables and
-//! append them to a JSON log.
+//! A Rust teaching port of a multi-client, multi-server IP geolocation system. Clients ask a
+//! **router**, which holds a counting semaphore over four **server slots**, gives each client
+//! the first free one, records it in its **IP table** and relays the answer. Each **server**
+//! maps its caller to a public address (**NAT**), geolocates it and answers with ip-api.com's
+//! fields. On Ctrl-C both print their IP tables and append them to a JSON log. Blocking I/O and
+//! one OS thread per connection, as in the original.
 //!
-//! Everything uses blocking I/O and one OS thread per connection, as the original did, so the
-//! program can be read top to bottom and stepped through in a debugger.
+//! **Reading order.** A request: `client.rs` → `accept.rs` → `router.rs` (`Shared::serve`,
+//! with `protocol.rs`, `semaphore.rs`, `iptable.rs`) → `server.rs` (with `nat.rs`, `geo/`) →
+//! `reply.rs`. Ctrl-C: `signal.rs`, then `iplog.rs`. What goes beyond the original is in
+//! `extras/`, each feature entered from these files by one call.
 //!
-//! ## Where each idea lives
-//! | idea | module |
-//! |---|---|
-//! | one thread per connection | [`accept`] |
-//! | counting semaphore over the slots (Mutex + Condvar, FIFO, RAII permit) | [`semaphore`] |
-//! | the router: slot, table, forward, relay | [`router`] |
-//! | the server: NAT, locate, answer | [`server`] |
-//! | static NAT and the pool of public addresses | [`nat`] |
-//! | the router's IP table, printing tables | [`iptable`] |
-//! | which servers are up; back-off of a failed one | [`health`] |
-//! | the JSON log (`sample.json` format, atomic write) | [`iplog`] |
-//! | Ctrl-C: signal flag, waking threads, draining | [`shutdown`] |
-//! | the semaphore's timeline (`--trace`) | [`trace`] |
-//! | the wire protocol | [`protocol`] |
-//! | ip-api.com's reply shape | [`reply`] |
-//! | geolocation: offline databases, ip-api.com, and `auto` (one, else the other) | [`geo`] |
-//! | the public address the NAT pool starts from | [`public_ip`] |
-//! | the client | [`client`] |
-//! | the client's load mode: requests/s and latency | [`load`] |
-//! | command lines of the examples | [`cli`] |
-//! | printing that never panics (stdout may be gone) | [`console`] |
-//!
-//! ## The simplest use
 //! ```
-//! use geotracker::geo::{mmdb::MmdbGeolocator, Geolocator};
-//! let geo = MmdbGeolocator::bundled().expect("the bundled database opens");
-//! let reply = geo.locate("8.8.8.8".parse().unwrap());
+//! use geotracker::geo::{Geolocator, MmdbGeolocator};
+//! let reply = MmdbGeolocator::bundled().unwrap().locate([8, 8, 8, 8].into());
 //! assert_eq!(reply.location.unwrap().country_code, "US");
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod accept;
-pub mod cli;
+use std::io::Write as _;
+
+mod accept;
 pub mod client;
-pub mod console;
+mod extras;
 pub mod geo;
-pub mod health;
-pub mod iplog;
-pub mod iptable;
-pub mod load;
-pub mod nat;
-pub mod protocol;
-pub mod public_ip;
-pub mod reply;
-pub mod router;
-pub mod semaphore;
-pub mod server;
-pub mod shutdown;
-pub mod trace;
+mod iplog;
+mod iptable;
+mod nat;
+mod protocol;
+mod reply;
+mod router;
+mod semaphore;
+mod server;
+mod signal;
+
+pub use extras::startup::{LogFile, RouterConfig, RouterReport, Servers, StartError};
+pub use extras::startup::{ServerConfig, ServerReport, ROUTER_PORT, SERVER_PORT};
+pub use extras::{args, load, queue::Admission, queue::Place, queue::Queue, Limits};
+pub use iplog::{append_run, Appended};
+pub use iptable::{IpTable, RouterEntry};
+pub use nat::{next_in_pool, NatEntry, NatTable};
+pub use protocol::{LineReader, Request, MAX_REPLY_LINE, MAX_REQUEST_LINE};
+pub use reply::{Location, Reply, Served};
+pub use {extras::queue::QueuedNotice, router::ask_server, router::Router, server::Server};
+pub use {semaphore::Permit, semaphore::Semaphore, signal::Shutdown, signal::HURRIED_EXIT_CODE};
+
+/// What a router or server prints: `Everything` (a line per client, and all the rest),
+/// `Quiet` (`--quiet`: start-up lines, changes, warnings, the tables at the stop) or `Nothing`
+/// (for tests).
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Output {
+    #[default]
+    Everything,
+    Quiet,
+    Nothing,
+}
+
+impl Output {
+    /// A line about one client, unless quiet.
+    pub(crate) fn progress(self, line: std::fmt::Arguments<'_>) {
+        if self == Output::Everything {
+            print_line(line);
+        }
+    }
+
+    /// A start-up line, a change or a table, unless silent.
+    pub(crate) fn notice(self, line: std::fmt::Arguments<'_>) {
+        if self != Output::Nothing {
+            print_line(line);
+        }
+    }
+
+    /// A warning on standard error, unless silent.
+    pub(crate) fn warn(self, line: std::fmt::Arguments<'_>) {
+        if self != Output::Nothing {
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
+        }
+    }
+}
+
+/// Prints a line (or a whole table) in one write. `println!` panics when the output is gone (a
+/// closed terminal, `| head`), which in the signal watcher would lose the tables at Ctrl-C;
+/// here a failed write loses the line and nothing else.
+pub(crate) fn print_line(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}

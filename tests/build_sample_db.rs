@@ -24,7 +24,7 @@
 mod common;
 
 use common::mmdb_writer::{Value, Writer};
-use geotracker::geo::countries;
+use geotracker::geo::country_name;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -182,12 +182,7 @@ fn read_city(path: &Path) -> Vec<SourceNet> {
             continue;
         };
         let (bits, width) = to_bits(net.network());
-        nets.push(SourceNet {
-            bits,
-            prefix: net.prefix(),
-            width,
-            record,
-        });
+        nets.push(SourceNet { bits, prefix: net.prefix(), width, record });
     }
     nets
 }
@@ -202,18 +197,10 @@ fn range_to_cidrs(mut first: u128, last: u128, width: u8) -> Vec<(u128, u8)> {
             first.trailing_zeros().min(u32::from(width))
         };
         let span = last - first; // size - 1
-        let fits = if span == u128::MAX {
-            128
-        } else {
-            127 - (span + 1).leading_zeros()
-        };
+        let fits = if span == u128::MAX { 128 } else { 127 - (span + 1).leading_zeros() };
         let k = align.min(fits);
         out.push((first, width - k as u8));
-        let size_minus_one = if k == 128 {
-            u128::MAX
-        } else {
-            (1u128 << k) - 1
-        };
+        let size_minus_one = if k == 128 { u128::MAX } else { (1u128 << k) - 1 };
         if first + size_minus_one >= last {
             return out;
         }
@@ -235,7 +222,7 @@ fn geoip2_record(src: &FlatCity, asn: Option<&AsnRange>) -> Value {
     }
     if !src.country_code.is_empty() {
         let mut country = vec![("iso_code".to_string(), Value::str(&src.country_code))];
-        if let Some(name) = countries::name_of(&src.country_code) {
+        if let Some(name) = country_name(&src.country_code) {
             country.push(("names".into(), names(name)));
         }
         pairs.push(("country".into(), Value::Map(country)));
@@ -254,10 +241,7 @@ fn geoip2_record(src: &FlatCity, asn: Option<&AsnRange>) -> Value {
         pairs.push(("location".into(), Value::Map(location)));
     }
     if !src.postcode.is_empty() {
-        pairs.push((
-            "postal".into(),
-            Value::map([("code", Value::str(&src.postcode))]),
-        ));
+        pairs.push(("postal".into(), Value::map([("code", Value::str(&src.postcode))])));
     }
     let subdivisions: Vec<Value> = [&src.state1, &src.state2]
         .into_iter()
@@ -269,10 +253,7 @@ fn geoip2_record(src: &FlatCity, asn: Option<&AsnRange>) -> Value {
     }
     if let Some(a) = asn {
         pairs.push(("autonomous_system_number".into(), Value::U32(a.asn)));
-        pairs.push((
-            "autonomous_system_organization".into(),
-            Value::str(&a.organization),
-        ));
+        pairs.push(("autonomous_system_organization".into(), Value::str(&a.organization)));
     }
     Value::Map(pairs)
 }
@@ -367,10 +348,7 @@ fn build_the_bundled_sample_database() {
     let mut by_country: BTreeMap<(u8, String), Vec<usize>> = BTreeMap::new();
     for (family, nets) in [(4u8, &v4), (6u8, &v6)] {
         for (i, n) in nets.iter().enumerate() {
-            by_country
-                .entry((family, n.record.country_code.clone()))
-                .or_default()
-                .push(i);
+            by_country.entry((family, n.record.country_code.clone())).or_default().push(i);
         }
     }
     for ((family, _), list) in by_country.iter_mut() {
@@ -392,11 +370,7 @@ fn build_the_bundled_sample_database() {
             (n.prefix + if *family == 4 { 96 } else { 0 }, *family, *i)
         });
         for &(family, i) in order {
-            let (net, asn) = if family == 4 {
-                (&v4[i], &asn4)
-            } else {
-                (&v6[i], &asn6)
-            };
+            let (net, asn) = if family == 4 { (&v4[i], &asn4) } else { (&v6[i], &asn6) };
             insert_with_asn(&mut writer, net, asn);
         }
         writer.to_bytes()
@@ -464,10 +438,7 @@ fn build_a_full_asn_database() {
         for range in read_asn(&asn_dir.join(file)) {
             let record = Value::map([
                 ("autonomous_system_number", Value::U32(range.asn)),
-                (
-                    "autonomous_system_organization",
-                    Value::str(range.organization.clone()),
-                ),
+                ("autonomous_system_organization", Value::str(range.organization.clone())),
             ]);
             for (bits, prefix) in range_to_cidrs(range.first, range.last, width) {
                 writer.insert(from_bits(bits, width), prefix, &record);
@@ -479,9 +450,5 @@ fn build_a_full_asn_database() {
     let reader = maxminddb::Reader::from_source(&bytes[..]).expect("the new database opens");
     reader.verify().expect("the new database verifies");
     std::fs::write(&out, &bytes).expect("write the database");
-    println!(
-        "wrote {}: {networks} networks, {} bytes",
-        out.display(),
-        bytes.len()
-    );
+    println!("wrote {}: {networks} networks, {} bytes", out.display(), bytes.len());
 }

@@ -2,12 +2,9 @@
 
 mod common;
 
-use geotracker::cli::{
-    ClientOptions, GeoChoice, GeoSource, RouterOptions, ServerOptions, UsageError, ASN_DB_ENV,
-    GEO_DB_ENV,
-};
-use geotracker::iplog::LogFile;
-use geotracker::protocol::Request;
+use geotracker::args::{self, UsageError, ASN_DB_ENV, GEO_DB_ENV};
+use geotracker::geo::{GeoChoice, GeoSource};
+use geotracker::{LogFile, Request, ServerConfig, Servers};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,37 +15,50 @@ fn args(line: &str) -> Vec<String> {
 
 #[test]
 fn defaults_are_the_originals_ports() {
-    let router = RouterOptions::parse(args("")).unwrap();
+    let router = args::router(args("")).unwrap();
     assert_eq!(router.bind.to_string(), "127.0.0.1:9020");
-    assert_eq!(router.server_port, 12347);
-    assert_eq!(router.servers, None);
+    let Servers::InProcess { first_port, config } = router.servers else {
+        panic!("four servers in this process by default")
+    };
+    assert_eq!(first_port, 12347);
     assert_eq!(router.hold, Duration::ZERO);
-    assert_eq!(router.geo, GeoChoice::default());
-    assert_eq!(router.geo.source, GeoSource::Offline);
-    assert!(router.geo.city_dbs.is_empty(), "the bundled database");
-    let server = ServerOptions::parse(args("")).unwrap();
+    assert_eq!(router.log, LogFile::DefaultIn(PathBuf::from(".")));
+    assert_eq!(config.log, LogFile::DefaultIn(PathBuf::from(".")));
+    assert_eq!(config.geo, GeoChoice::default());
+    assert_eq!(config.geo.source, GeoSource::Offline);
+    assert!(config.geo.city_dbs.is_empty(), "the bundled database");
+    let server = args::server(args("")).unwrap();
     assert_eq!(server.bind.to_string(), "127.0.0.1:12347");
     assert_eq!(server.log, LogFile::DefaultIn(PathBuf::from(".")));
-    let client = ClientOptions::parse(args("")).unwrap();
+    let client = args::client(args("")).unwrap();
     assert_eq!(client.router.to_string(), "127.0.0.1:9020");
     assert_eq!((client.clients, client.request), (1, Request::MyLocation));
 }
 
 #[test]
 fn flags_are_read_in_both_spellings() {
-    let router = RouterOptions::parse(args(
+    let router = args::router(args(
         "--hold-secs 5 --port=9021 --servers 10.0.0.1:12347,10.0.0.2:12347 --bind 0.0.0.0 --no-log",
     ))
     .unwrap();
     assert_eq!(router.hold, Duration::from_secs(5));
     assert_eq!(router.bind.to_string(), "0.0.0.0:9021");
-    assert_eq!(router.servers.unwrap().len(), 2);
-    assert_eq!(router.log, Some(LogFile::None));
-    let client = ClientOptions::parse(args("8.8.8.8 --clients 8 --json")).unwrap();
+    assert!(matches!(router.servers, Servers::At(ref list) if list.len() == 2));
+    assert_eq!(router.log, LogFile::None);
+    let router =
+        args::router(args("--read-timeout 0.5 --queue-timeout=2 --table-limit 7")).unwrap();
+    assert_eq!(router.limits.read_timeout, Duration::from_millis(500));
+    assert_eq!(router.limits.queue_timeout, Some(Duration::from_secs(2)));
+    let Servers::InProcess { config, .. } = router.servers else { panic!("in-process servers") };
+    assert_eq!(
+        (config.limits.read_timeout, config.limits.table_limit),
+        (Duration::from_millis(500), 7)
+    );
+    let client = args::client(args("8.8.8.8 --clients 8 --json")).unwrap();
     assert_eq!(client.request, Request::Lookup("8.8.8.8".parse().unwrap()));
     assert_eq!(client.clients, 8);
     assert!(client.json);
-    let server = ServerOptions::parse(args(
+    let server = args::server(args(
         "--geo ip-api --geo-url http://127.0.0.1:1 --geo-cache-secs 0 --geo-cache-size 7",
     ))
     .unwrap();
@@ -61,36 +71,25 @@ fn flags_are_read_in_both_spellings() {
 #[test]
 fn bad_command_lines_say_what_is_wrong() {
     let cases = [
+        (args::router(args("--frobnicate")).unwrap_err().0, "unknown argument \"--frobnicate\""),
         (
-            RouterOptions::parse(args("--frobnicate")).unwrap_err().0,
-            "unknown argument \"--frobnicate\"",
-        ),
-        (
-            RouterOptions::parse(args("--port 70000")).unwrap_err().0,
+            args::router(args("--port 70000")).unwrap_err().0,
             "--port: \"70000\" is not a port number (0 to 65535)",
         ),
         (
-            RouterOptions::parse(args("--servers 1.2.3.4"))
-                .unwrap_err()
-                .0,
+            args::router(args("--servers 1.2.3.4")).unwrap_err().0,
             "--servers: \"1.2.3.4\" is not an ADDR:PORT",
         ),
         (
-            RouterOptions::parse(args("--hold-secs")).unwrap_err().0,
+            args::router(args("--hold-secs")).unwrap_err().0,
             "--hold-secs needs a whole number of seconds",
         ),
         (
-            ServerOptions::parse(args("--geo maybe")).unwrap_err().0,
+            args::server(args("--geo maybe")).unwrap_err().0,
             "--geo: \"maybe\" is not offline, ip-api or auto",
         ),
-        (
-            ClientOptions::parse(args("999.1.1.1")).unwrap_err().0,
-            "not an IP address: \"999.1.1.1\"",
-        ),
-        (
-            ClientOptions::parse(args("--clients 0")).unwrap_err().0,
-            "--clients must be at least 1",
-        ),
+        (args::client(args("999.1.1.1")).unwrap_err().0, "not an IP address: \"999.1.1.1\""),
+        (args::client(args("--clients 0")).unwrap_err().0, "--clients must be at least 1"),
     ];
     for (got, want) in cases {
         assert_eq!(got, want);
@@ -98,12 +97,10 @@ fn bad_command_lines_say_what_is_wrong() {
 }
 
 /// `parse_with_env` for the server with these environment variables and no others.
-fn server_with_env(line: &str, vars: &[(&str, &str)]) -> Result<ServerOptions, UsageError> {
-    let vars: Vec<(String, OsString)> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), OsString::from(v)))
-        .collect();
-    ServerOptions::parse_with_env(args(line), &|name| {
+fn server_with_env(line: &str, vars: &[(&str, &str)]) -> Result<ServerConfig, UsageError> {
+    let vars: Vec<(String, OsString)> =
+        vars.iter().map(|(k, v)| (k.to_string(), OsString::from(v))).collect();
+    args::server_with_env(args(line), &|name| {
         vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     })
 }
@@ -117,29 +114,20 @@ fn databases_come_from_flags_then_the_environment() {
     let from_env = server_with_env("", &env).unwrap().geo;
     assert_eq!(
         from_env.city_dbs,
-        [
-            PathBuf::from("/data/city-v4.mmdb"),
-            PathBuf::from("/data/city-v6.mmdb")
-        ]
+        [PathBuf::from("/data/city-v4.mmdb"), PathBuf::from("/data/city-v6.mmdb")]
     );
     assert_eq!(from_env.asn_db, Some(PathBuf::from("/data/asn.mmdb")));
 
-    let flags = server_with_env("--geo-db a.mmdb --geo-db b.mmdb --asn-db c.mmdb", &env)
-        .unwrap()
-        .geo;
-    assert_eq!(
-        flags.city_dbs,
-        [PathBuf::from("a.mmdb"), PathBuf::from("b.mmdb")]
-    );
+    let flags =
+        server_with_env("--geo-db a.mmdb --geo-db b.mmdb --asn-db c.mmdb", &env).unwrap().geo;
+    assert_eq!(flags.city_dbs, [PathBuf::from("a.mmdb"), PathBuf::from("b.mmdb")]);
     assert_eq!(flags.asn_db, Some(PathBuf::from("c.mmdb")));
 
     // ip-api.com needs no database: the environment is not an error there, a flag is.
     let online = server_with_env("--geo ip-api", &env).unwrap().geo;
     assert!(online.city_dbs.is_empty() && online.asn_db.is_none());
     assert_eq!(
-        server_with_env("--geo ip-api --geo-db a.mmdb", &[])
-            .unwrap_err()
-            .0,
+        server_with_env("--geo ip-api --geo-db a.mmdb", &[]).unwrap_err().0,
         "--geo-db and --asn-db go with --geo offline or --geo auto"
     );
     let auto = server_with_env("--geo auto", &env).unwrap().geo;
@@ -160,38 +148,17 @@ fn a_port_in_use_and_a_bad_flag_exit_2_with_one_line_and_no_backtrace() {
     let runs = [
         (
             "server",
-            vec![
-                "--port",
-                port.as_str(),
-                "--public-ip",
-                "1.2.3.4",
-                "--no-log",
-            ],
+            vec!["--port", port.as_str(), "--public-ip", "1.2.3.4", "--no-log"],
             "error: server: cannot listen on 127.0.0.1:",
         ),
         (
             "router",
-            vec![
-                "--port",
-                port.as_str(),
-                "--server-port",
-                "0",
-                "--public-ip",
-                "1.2.3.4",
-            ],
+            vec!["--port", port.as_str(), "--server-port", "0", "--public-ip", "1.2.3.4"],
             "error: router: cannot listen on 127.0.0.1:",
         ),
-        (
-            "router",
-            vec!["--hold-secs", "soon"],
-            "error: --hold-secs: \"soon\"",
-        ),
+        ("router", vec!["--hold-secs", "soon"], "error: --hold-secs: \"soon\""),
         ("client", vec!["--clients"], "error: --clients needs"),
-        (
-            "server",
-            vec!["--read-timeout", "-1"],
-            "error: --read-timeout: -1 is not",
-        ),
+        ("server", vec!["--read-timeout", "-1"], "error: --read-timeout: -1 is not"),
     ];
     let dir = common::temp_dir("exit-2");
     for (program, args, first_line) in runs {
@@ -202,19 +169,9 @@ fn a_port_in_use_and_a_bad_flag_exit_2_with_one_line_and_no_backtrace() {
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(
-            output.status.code(),
-            Some(2),
-            "{program} {args:?}: {stderr}"
-        );
-        assert!(
-            stderr.starts_with(first_line),
-            "{program} {args:?}: {stderr}"
-        );
-        assert!(
-            !stderr.contains("panicked") && !stderr.contains("backtrace"),
-            "{stderr}"
-        );
+        assert_eq!(output.status.code(), Some(2), "{program} {args:?}: {stderr}");
+        assert!(stderr.starts_with(first_line), "{program} {args:?}: {stderr}");
+        assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
     }
     drop(taken);
     std::fs::remove_dir_all(dir).unwrap();

@@ -34,22 +34,13 @@ fn line_of(path: &str, text: &str) -> String {
 #[ignore = "needs rust-gdb; see the top of this file"]
 fn rust_gdb_stops_at_the_slot_the_table_and_the_signal_flag_in_named_threads() {
     // A free port for the router, chosen here so that the client knows where to connect.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let table_push = line_of("src/router.rs", "let row = self.table.push(");
     let flag_check = line_of("src/shutdown.rs", "watched.pending.swap(false");
     let gdb = Command::new("rust-gdb")
         .args(["-batch", "-nx"])
-        .args([
-            "-ex",
-            "set pagination off",
-            "-ex",
-            "set print thread-events off",
-        ])
-        .args(["-ex", "break geotracker::semaphore::SlotSemaphore::enter"])
+        .args(["-ex", "set pagination off", "-ex", "set print thread-events off"])
+        .args(["-ex", "break geotracker::SlotSemaphore::enter"])
         .args(["-ex", &format!("break {table_push}")])
         .args(["-ex", "run", "-ex", "info threads", "-ex", "bt 2"])
         .args(["-ex", "continue", "-ex", "bt 1"])
@@ -84,14 +75,10 @@ fn rust_gdb_stops_at_the_slot_the_table_and_the_signal_flag_in_named_threads() {
 
     let output = gdb.wait_with_output().unwrap();
     let out = String::from_utf8_lossy(&output.stdout);
-    let client_port = client_port
-        .recv_timeout(Duration::from_secs(5))
-        .expect("the client connected");
+    let client_port =
+        client_port.recv_timeout(Duration::from_secs(5)).expect("the client connected");
     let thread = format!("\"client-{client_port}\"");
-    let stops: Vec<&str> = out
-        .lines()
-        .filter(|l| l.contains(" hit Breakpoint "))
-        .collect();
+    let stops: Vec<&str> = out.lines().filter(|l| l.contains(" hit Breakpoint ")).collect();
     println!("{}", stops.join("\n"));
     assert_eq!(stops.len(), 3, "{out}");
     assert!(
@@ -108,9 +95,6 @@ fn rust_gdb_stops_at_the_slot_the_table_and_the_signal_flag_in_named_threads() {
     );
     // `info threads` lists the named threads: the accept loops, the watcher, the client's.
     for name in ["\"router\"", "\"signal-watcher\"", "\"server-", &thread] {
-        assert!(
-            out.contains(name),
-            "{name} missing from info threads: {out}"
-        );
+        assert!(out.contains(name), "{name} missing from info threads: {out}");
     }
 }

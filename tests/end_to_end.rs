@@ -3,8 +3,8 @@
 mod common;
 
 use common::{fake_server, start_router, System};
-use geotracker::geo::mmdb::BUNDLED_DB;
-use geotracker::protocol::Request;
+use geotracker::geo::BUNDLED_DB;
+use geotracker::Request;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -68,20 +68,9 @@ fn a_dozen_concurrent_clients_get_answers_that_match_the_database() {
         assert_eq!(loc.country_code, expected["country"]["iso_code"], "{query}");
         assert_eq!(loc.country, expected["country"]["names"]["en"], "{query}");
         assert_eq!(loc.city, expected["city"]["names"]["en"], "{query}");
-        assert_eq!(
-            loc.region_name, expected["subdivisions"][0]["names"]["en"],
-            "{query}"
-        );
-        assert_eq!(
-            loc.lat,
-            expected["location"]["latitude"].as_f64(),
-            "{query}"
-        );
-        assert_eq!(
-            loc.lon,
-            expected["location"]["longitude"].as_f64(),
-            "{query}"
-        );
+        assert_eq!(loc.region_name, expected["subdivisions"][0]["names"]["en"], "{query}");
+        assert_eq!(loc.lat, expected["location"]["latitude"].as_f64(), "{query}");
+        assert_eq!(loc.lon, expected["location"]["longitude"].as_f64(), "{query}");
         let asn = expected["autonomous_system_number"].as_u64().unwrap();
         let org = expected["autonomous_system_organization"].as_str().unwrap();
         assert_eq!(loc.asn, format!("AS{asn} {org}"), "{query}");
@@ -101,24 +90,13 @@ fn a_dozen_concurrent_clients_get_answers_that_match_the_database() {
     let system = Arc::into_inner(system).expect("all clients are done");
     let server_addrs = system.server_addrs.clone();
     let (router, servers) = system.stop();
-    assert_eq!(
-        router.table.len(),
-        12,
-        "every client is in the router's table"
-    );
+    assert_eq!(router.table.len(), 12, "every client is in the router's table");
     let server_rows: usize = servers.iter().map(|s| s.table.len()).sum();
-    assert_eq!(
-        server_rows, 12,
-        "every forwarded request is in a server's table"
-    );
+    assert_eq!(server_rows, 12, "every forwarded request is in a server's table");
     // Each router row names one of the four servers, and each server got as many requests as
     // the router's table says it forwarded to it.
     for (addr, report) in server_addrs.iter().zip(&servers) {
-        let forwarded = router
-            .table
-            .iter()
-            .filter(|row| row.server == *addr)
-            .count();
+        let forwarded = router.table.iter().filter(|row| row.server == *addr).count();
         assert_eq!(forwarded, report.table.len(), "server {addr}");
     }
 }

@@ -10,12 +10,13 @@ mod common;
 
 use common::mmdb_writer::{Value as Db, Writer};
 use common::{example, temp_dir, Rng};
-use geotracker::cli::{GeoChoice, GEO_DB_ENV};
-use geotracker::geo::database::{Database, Role, Schema, BUNDLED_DB};
-use geotracker::geo::mmdb::MmdbGeolocator;
-use geotracker::geo::ranges::special_range;
-use geotracker::geo::{countries, Geolocator};
-use geotracker::reply::{Location, Reply};
+use geotracker::args::GEO_DB_ENV;
+use geotracker::geo::special_range;
+use geotracker::geo::GeoChoice;
+use geotracker::geo::MmdbGeolocator;
+use geotracker::geo::{country_name, Geolocator};
+use geotracker::geo::{Database, Role, Schema, BUNDLED_DB};
+use geotracker::{Location, Reply};
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
@@ -40,11 +41,7 @@ impl Independent {
         if ip.is_ipv6() && self.reader.metadata().ip_version == 4 {
             return None;
         }
-        self.reader
-            .lookup(ip)
-            .expect("lookup")
-            .decode::<Value>()
-            .expect("decode")
+        self.reader.lookup(ip).expect("lookup").decode::<Value>().expect("decode")
     }
 
     /// Up to `n` networks of the database, as (first address, prefix length).
@@ -74,7 +71,7 @@ fn text(v: &Value, path: &[&str]) -> String {
 
 fn country(english: String, code: &str) -> String {
     if english.is_empty() {
-        countries::name_of(code).unwrap_or_default().to_string()
+        country_name(code).unwrap_or_default().to_string()
     } else {
         english
     }
@@ -124,11 +121,7 @@ fn expected_asn(v: &Value, loc: &mut Location) {
     let org = text(v, &["autonomous_system_organization"]);
     loc.isp = org.clone();
     loc.org = org.clone();
-    loc.asn = if org.is_empty() {
-        format!("AS{number}")
-    } else {
-        format!("AS{number} {org}")
-    };
+    loc.asn = if org.is_empty() { format!("AS{number}") } else { format!("AS{number} {org}") };
 }
 
 /// Single-precision coordinates (ip-location-db) compared as the floats the file stores.
@@ -161,11 +154,7 @@ fn inside(rng: &mut Rng, (first, prefix): (IpAddr, u8)) -> IpAddr {
     let random = (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64());
     match first {
         IpAddr::V4(v4) => {
-            let host = if prefix >= 32 {
-                0
-            } else {
-                (random as u32) >> prefix
-            };
+            let host = if prefix >= 32 { 0 } else { (random as u32) >> prefix };
             IpAddr::V4(Ipv4Addr::from(u32::from(v4) | host))
         }
         IpAddr::V6(v6) => {
@@ -254,12 +243,8 @@ fn the_bundled_database_agrees_with_an_independent_reader_on_11000_addresses() {
     let geo = MmdbGeolocator::bundled().unwrap();
     let mut rng = Rng::new(SEED);
     let ips = addresses(&mut rng, 10_000, 1_000, &[&independent]);
-    let (v4, v6) = compare_all(
-        &geo,
-        &ips,
-        &[(&independent, "dbip-lite-sample", Schema::GeoIp2City)],
-        None,
-    );
+    let (v4, v6) =
+        compare_all(&geo, &ips, &[(&independent, "dbip-lite-sample", Schema::GeoIp2City)], None);
     // The sample holds the largest networks of every country: a good share of random
     // addresses are in it, and the rest must be "not in database", as checked above.
     assert!(v4 >= 1_000, "only {v4} IPv4 hits");
@@ -267,22 +252,9 @@ fn the_bundled_database_agrees_with_an_independent_reader_on_11000_addresses() {
 }
 
 /// Random record values: English and other scripts, empty and missing fields.
-const CITIES: &[&str] = &[
-    "Bengaluru",
-    "São Paulo",
-    "Zürich",
-    "東京",
-    "Kyiv",
-    "",
-    "O'Fallon",
-];
-const REGIONS: &[(&str, &str)] = &[
-    ("KA", "Karnataka"),
-    ("SP", "São Paulo"),
-    ("ZH", "Zurich"),
-    ("13", "Tokyo"),
-    ("", ""),
-];
+const CITIES: &[&str] = &["Bengaluru", "São Paulo", "Zürich", "東京", "Kyiv", "", "O'Fallon"];
+const REGIONS: &[(&str, &str)] =
+    &[("KA", "Karnataka"), ("SP", "São Paulo"), ("ZH", "Zurich"), ("13", "Tokyo"), ("", "")];
 const COUNTRIES: &[&str] = &["IN", "BR", "CH", "JP", "UA", "XK", "US", "ZZ", ""];
 const ZONES: &[&str] = &["Asia/Kolkata", "America/Sao_Paulo", "Europe/Zurich", ""];
 const ORGS: &[&str] = &["Bharat Sanchar Nigam Ltd", "Google LLC", "Ümlaut AG", ""];
@@ -327,10 +299,7 @@ fn random_geoip2(rng: &mut Rng, with_asn: bool) -> Db {
     if rng.chance(90) {
         let mut location = vec![
             ("latitude".to_string(), Db::Double(random_degrees(rng, 90))),
-            (
-                "longitude".to_string(),
-                Db::Double(random_degrees(rng, 180)),
-            ),
+            ("longitude".to_string(), Db::Double(random_degrees(rng, 180))),
             ("accuracy_radius".to_string(), Db::U16(100)),
         ];
         if rng.chance(50) {
@@ -339,15 +308,9 @@ fn random_geoip2(rng: &mut Rng, with_asn: bool) -> Db {
         pairs.push(("location".into(), Db::Map(location)));
     }
     if with_asn && rng.chance(80) {
-        pairs.push((
-            "autonomous_system_number".into(),
-            Db::U32(rng.below(400_000) as u32),
-        ));
+        pairs.push(("autonomous_system_number".into(), Db::U32(rng.below(400_000) as u32)));
         if rng.chance(80) {
-            pairs.push((
-                "autonomous_system_organization".into(),
-                Db::str(*rng.pick(ORGS)),
-            ));
+            pairs.push(("autonomous_system_organization".into(), Db::str(*rng.pick(ORGS))));
         }
     }
     Db::Map(pairs)
@@ -364,25 +327,17 @@ fn random_flat(rng: &mut Rng) -> Db {
     ];
     if rng.chance(90) {
         pairs.push(("latitude".into(), Db::Float(random_degrees(rng, 90) as f32)));
-        pairs.push((
-            "longitude".into(),
-            Db::Float(random_degrees(rng, 180) as f32),
-        ));
+        pairs.push(("longitude".into(), Db::Float(random_degrees(rng, 180) as f32)));
     }
     pairs.push(("timezone".into(), Db::str(*rng.pick(ZONES))));
     Db::Map(pairs)
 }
 
 fn random_asn(rng: &mut Rng) -> Db {
-    let mut pairs = vec![(
-        "autonomous_system_number".to_string(),
-        Db::U32(rng.below(400_000) as u32),
-    )];
+    let mut pairs =
+        vec![("autonomous_system_number".to_string(), Db::U32(rng.below(400_000) as u32))];
     if rng.chance(85) {
-        pairs.push((
-            "autonomous_system_organization".into(),
-            Db::str(*rng.pick(ORGS)),
-        ));
+        pairs.push(("autonomous_system_organization".into(), Db::str(*rng.pick(ORGS))));
     }
     Db::Map(pairs)
 }
@@ -401,9 +356,8 @@ fn fill(writer: &mut Writer, rng: &mut Rng, ipv6: bool, mut record: impl FnMut(&
         }
     }
     if ipv6 {
-        let mut networks: Vec<(u8, IpAddr)> = (0..3000)
-            .map(|_| (20 + rng.below(29) as u8, public_v6(rng)))
-            .collect();
+        let mut networks: Vec<(u8, IpAddr)> =
+            (0..3000).map(|_| (20 + rng.below(29) as u8, public_v6(rng))).collect();
         // Larger networks first, so a smaller one inside overrides its part.
         networks.sort_by_key(|(prefix, _)| *prefix);
         for (prefix, ip) in networks {
@@ -440,12 +394,8 @@ fn a_geoip2_city_database_with_an_asn_database_agrees_with_an_independent_reader
     );
     let (city_db, asn_db) = (Independent::new(&city_bytes), Independent::new(&asn_bytes));
     let ips = addresses(&mut rng, 10_000, 1_000, &[&city_db]);
-    let (v4, v6) = compare_all(
-        &geo,
-        &ips,
-        &[(&city_db, "test-city", Schema::GeoIp2City)],
-        Some(&asn_db),
-    );
+    let (v4, v6) =
+        compare_all(&geo, &ips, &[(&city_db, "test-city", Schema::GeoIp2City)], Some(&asn_db));
     assert!(v4 >= 6_000 && v6 >= 400, "{v4} IPv4 and {v6} IPv6 hits");
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -460,15 +410,9 @@ fn ip_location_db_city_files_for_ipv4_and_ipv6_agree_with_an_independent_reader(
     let mut v6 = Writer::new("city", "", 6);
     for _ in 0..2000 {
         let prefix = 20 + rng.below(29) as u8;
-        let IpAddr::V6(ip) = public_v6(&mut rng) else {
-            unreachable!()
-        };
+        let IpAddr::V6(ip) = public_v6(&mut rng) else { unreachable!() };
         let first = u128::from(ip) & (u128::MAX << (128 - prefix));
-        v6.insert(
-            IpAddr::V6(Ipv6Addr::from(first)),
-            prefix,
-            &random_flat(&mut rng),
-        );
+        v6.insert(IpAddr::V6(Ipv6Addr::from(first)), prefix, &random_flat(&mut rng));
     }
     let (v4_path, v4_bytes) = write_db(&dir, "dbip-city-ipv4", &v4);
     let (v6_path, v6_bytes) = write_db(&dir, "dbip-city-ipv6", &v6);
@@ -485,10 +429,7 @@ fn ip_location_db_city_files_for_ipv4_and_ipv6_agree_with_an_independent_reader(
         ],
         None,
     );
-    assert!(
-        v4_hits >= 6_000 && v6_hits >= 400,
-        "{v4_hits} IPv4 and {v6_hits} IPv6 hits"
-    );
+    assert!(v4_hits >= 6_000 && v6_hits >= 400, "{v4_hits} IPv4 and {v6_hits} IPv6 hits");
 
     // A float is shown as written: 37.422, not 37.422000885009766.
     let mut one = Writer::new("city", "", 4);
@@ -500,9 +441,7 @@ fn ip_location_db_city_files_for_ipv4_and_ipv6_agree_with_an_independent_reader(
     ]);
     one.insert("8.8.8.0".parse().unwrap(), 24, &record);
     let (path, _) = write_db(&dir, "one", &one);
-    let reply = MmdbGeolocator::open(&path)
-        .unwrap()
-        .locate("8.8.8.8".parse().unwrap());
+    let reply = MmdbGeolocator::open(&path).unwrap().locate("8.8.8.8".parse().unwrap());
     let loc = reply.location.unwrap();
     assert_eq!((loc.lat, loc.lon), (Some(37.422), Some(-122.085)));
     assert_eq!(loc.country, "United States");
@@ -511,9 +450,9 @@ fn ip_location_db_city_files_for_ipv4_and_ipv6_agree_with_an_independent_reader(
 
 #[test]
 fn country_names_come_from_the_iso_table_when_the_database_has_only_codes() {
-    assert_eq!(countries::name_of("IN"), Some("India"));
-    assert_eq!(countries::name_of("XK"), Some("Kosovo"));
-    assert_eq!(countries::name_of("ZZ"), None);
+    assert_eq!(country_name("IN"), Some("India"));
+    assert_eq!(country_name("XK"), Some("Kosovo"));
+    assert_eq!(country_name("ZZ"), None);
 }
 
 /// Each kind of unusable file, and the words its error must contain.
@@ -529,11 +468,7 @@ fn bad_databases(dir: &Path) -> Vec<(&'static str, PathBuf, &'static str)> {
         ]),
     );
     let mut flat_country = Writer::new("country", "", 4);
-    flat_country.insert(
-        "1.0.0.0".parse().unwrap(),
-        8,
-        &Db::map([("country_code", Db::str("AU"))]),
-    );
+    flat_country.insert("1.0.0.0".parse().unwrap(), 8, &Db::map([("country_code", Db::str("AU"))]));
     let mut asn = Writer::new("GeoLite2-ASN", "", 6);
     asn.insert(
         "8.8.8.0".parse().unwrap(),
@@ -541,31 +476,19 @@ fn bad_databases(dir: &Path) -> Vec<(&'static str, PathBuf, &'static str)> {
         &Db::map([("autonomous_system_number", Db::U32(15169))]),
     );
     let mut odd = Writer::new("Weather", "", 4);
-    odd.insert(
-        "1.0.0.0".parse().unwrap(),
-        8,
-        &Db::map([("rain", Db::str("yes"))]),
-    );
+    odd.insert("1.0.0.0".parse().unwrap(), 8, &Db::map([("rain", Db::str("yes"))]));
     let empty = Writer::new("GeoLite2-City", "", 6);
     let half = &BUNDLED_DB[..BUNDLED_DB.len() / 2];
     let short = &BUNDLED_DB[..BUNDLED_DB.len() - 3];
     let files: Vec<(&str, Vec<u8>, &str)> = vec![
         ("country", country.to_bytes(), "it is a Country database"),
-        (
-            "flat-country",
-            flat_country.to_bytes(),
-            "it is a Country database",
-        ),
+        ("flat-country", flat_country.to_bytes(), "it is a Country database"),
         ("asn", asn.to_bytes(), "it is an ASN database"),
         ("weather", odd.to_bytes(), "it is neither a City nor an ASN"),
         ("empty", empty.to_bytes(), "no records"),
         ("half", half.to_vec(), "not a readable MaxMind database"),
         ("short", short.to_vec(), "not a readable MaxMind database"),
-        (
-            "text",
-            b"country,city\nIN,Bengaluru\n".to_vec(),
-            "not a readable",
-        ),
+        ("text", b"country,city\nIN,Bengaluru\n".to_vec(), "not a readable"),
         ("zero-bytes", Vec::new(), "not a readable MaxMind database"),
     ];
     let mut out: Vec<(&str, PathBuf, &str)> = files
@@ -584,14 +507,8 @@ fn bad_databases(dir: &Path) -> Vec<(&'static str, PathBuf, &'static str)> {
 fn each_unusable_city_database_gets_its_own_clear_error() {
     let dir = temp_dir("bad-db");
     for (name, path, words) in bad_databases(&dir) {
-        let choice = GeoChoice {
-            city_dbs: vec![path.clone()],
-            ..GeoChoice::default()
-        };
-        let error = choice
-            .open()
-            .err()
-            .unwrap_or_else(|| panic!("{name} was accepted"));
+        let choice = GeoChoice { city_dbs: vec![path.clone()], ..GeoChoice::default() };
+        let error = choice.open().err().unwrap_or_else(|| panic!("{name} was accepted"));
         let message = error.to_string();
         assert!(
             message.starts_with(&format!("geolocation database {}: ", path.display())),
@@ -621,27 +538,13 @@ fn databases_given_for_the_wrong_role_say_which_flag_they_belong_to() {
     let (flat_path, _) = write_db(&dir, "flat", &flat);
 
     let as_city = Database::open(&asn_path, Role::City).err().unwrap();
-    assert!(
-        as_city.reason.contains("give it with --asn-db"),
-        "{as_city}"
-    );
+    assert!(as_city.reason.contains("give it with --asn-db"), "{as_city}");
     let as_asn = Database::open(&flat_path, Role::Asn).err().unwrap();
-    assert!(
-        as_asn
-            .reason
-            .contains("a City database without autonomous systems"),
-        "{as_asn}"
-    );
+    assert!(as_asn.reason.contains("a City database without autonomous systems"), "{as_asn}");
     assert!(as_asn.reason.contains("give it with --geo-db"), "{as_asn}");
     // The right roles are accepted, and the bundled database can serve as both.
-    assert_eq!(
-        Database::open(&asn_path, Role::Asn).unwrap().schema(),
-        Schema::Asn
-    );
-    assert_eq!(
-        Database::open(&flat_path, Role::City).unwrap().schema(),
-        Schema::FlatCity
-    );
+    assert_eq!(Database::open(&asn_path, Role::Asn).unwrap().schema(), Schema::Asn);
+    assert_eq!(Database::open(&flat_path, Role::City).unwrap().schema(), Schema::FlatCity);
     let bundled = dir.join("bundled.mmdb");
     std::fs::write(&bundled, BUNDLED_DB).unwrap();
     assert!(Database::open(&bundled, Role::Asn).unwrap().has_asn());
@@ -656,14 +559,7 @@ fn the_router_refuses_a_bad_database_at_start_up_before_listening() {
     // 2 and the error, before the router or any server listens.
     for (how, (name, path, words)) in [("flag", &cases[0]), ("env", &cases[5])] {
         let mut command = Command::new(example("router"));
-        command.args([
-            "--port",
-            "0",
-            "--server-port",
-            "0",
-            "--public-ip",
-            "1.2.3.4",
-        ]);
+        command.args(["--port", "0", "--server-port", "0", "--public-ip", "1.2.3.4"]);
         command.env_remove(GEO_DB_ENV);
         command.current_dir(&dir);
         if how == "flag" {
@@ -672,28 +568,17 @@ fn the_router_refuses_a_bad_database_at_start_up_before_listening() {
             command.env(GEO_DB_ENV, path);
         }
         let output = command.output().unwrap();
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr),
-        );
+        let (stdout, stderr) =
+            (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         assert_eq!(output.status.code(), Some(2), "{name} by {how}: {stderr}");
-        assert!(
-            stderr.starts_with("error: router: geolocation database "),
-            "{stderr}"
-        );
+        assert!(stderr.starts_with("error: router: geolocation database "), "{stderr}");
         assert!(stderr.contains(words), "{name} by {how}: {stderr}");
-        assert!(
-            !stdout.contains("listening") && !stdout.contains("Ctrl-C"),
-            "{stdout}"
-        );
+        assert!(!stdout.contains("listening") && !stdout.contains("Ctrl-C"), "{stdout}");
     }
     // Nothing was started, so no log was written.
     let logs = std::fs::read_dir(&dir)
         .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))
-        })
+        .filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json")))
         .count();
     assert_eq!(logs, 0);
     std::fs::remove_dir_all(dir).unwrap();

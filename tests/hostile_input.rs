@@ -8,8 +8,8 @@
 mod common;
 
 use common::{Rng, System};
-use geotracker::protocol::{QueuedNotice, Request};
-use geotracker::reply::Reply;
+use geotracker::Reply;
+use geotracker::{QueuedNotice, Request};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -59,10 +59,8 @@ fn input(rng: &mut Rng) -> (Vec<u8>, Expect) {
         // Random bytes of any value, newline-free, then a newline.
         0..=24 => {
             let len = 1 + rng.below(200) as usize;
-            let mut bytes: Vec<u8> = (0..len)
-                .map(|_| rng.next_u64() as u8)
-                .filter(|b| *b != b'\n')
-                .collect();
+            let mut bytes: Vec<u8> =
+                (0..len).map(|_| rng.next_u64() as u8).filter(|b| *b != b'\n').collect();
             let expect = classify(&bytes);
             bytes.push(b'\n');
             (bytes, expect)
@@ -81,11 +79,7 @@ fn input(rng: &mut Rng) -> (Vec<u8>, Expect) {
         }
         // An empty line, or a half-close without any line: "where am I?".
         55..=64 => {
-            let bytes = if rng.chance(50) {
-                b"\n".to_vec()
-            } else {
-                Vec::new()
-            };
+            let bytes = if rng.chance(50) { b"\n".to_vec() } else { Vec::new() };
             (bytes, Expect::Answer)
         }
         // Ordinary public and private addresses, with the odd \r or spaces.
@@ -120,9 +114,7 @@ fn classify(line: &[u8]) -> Expect {
 /// Sends `bytes`, half-closes, and reads everything until the peer closes.
 fn exchange(addr: SocketAddr, bytes: &[u8]) -> (Result<(), std::io::Error>, Vec<u8>) {
     let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let sent = stream.write_all(bytes);
     let _ = stream.shutdown(Shutdown::Write);
     let mut received = Vec::new();
@@ -151,10 +143,7 @@ fn check(
         );
         return false;
     }
-    assert!(
-        !lines.is_empty(),
-        "input {n} (seed {SEED}, {expect:?}): no reply"
-    );
+    assert!(!lines.is_empty(), "input {n} (seed {SEED}, {expect:?}): no reply");
     // The router may first say the client is queued.
     if to_router {
         while lines.len() > 1 && QueuedNotice::from_line(lines[0]).is_some() {
@@ -180,10 +169,7 @@ fn check(
             false
         }
         Expect::BadRequest => {
-            assert_eq!(
-                message, "bad request: line is not UTF-8",
-                "input {n} (seed {SEED})"
-            );
+            assert_eq!(message, "bad request: line is not UTF-8", "input {n} (seed {SEED})");
             false
         }
         Expect::TooLong => {

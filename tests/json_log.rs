@@ -3,8 +3,8 @@
 mod common;
 
 use common::temp_dir;
-use geotracker::iplog::{append_run, to_python_json};
-use geotracker::nat::NatEntry;
+use geotracker::append_run;
+use geotracker::NatEntry;
 use serde_json::Value;
 use std::fs;
 use std::path::Path;
@@ -51,25 +51,11 @@ fn the_original_sample_json_is_extended_to_ip_login_24() {
 }
 
 #[test]
-fn python_would_write_the_same_bytes() {
-    // Reading the original and writing it back with no new run changes nothing at all.
-    let original = fs::read_to_string("tests/fixtures/sample.json").unwrap();
-    let value: Value = serde_json::from_str(&original).unwrap();
-    assert_eq!(
-        String::from_utf8(to_python_json(&value).unwrap()).unwrap(),
-        original.trim_end()
-    );
-}
-
-#[test]
 fn a_missing_log_is_created_and_two_runs_give_two_entries() {
     let dir = temp_dir("missing");
     let path = dir.join("new.json");
     assert_eq!(append_run(&path, &rows()).unwrap().key, "IP-Login-1");
-    assert_eq!(
-        append_run::<NatEntry>(&path, &[]).unwrap().key,
-        "IP-Login-2"
-    );
+    assert_eq!(append_run::<NatEntry>(&path, &[]).unwrap().key, "IP-Login-2");
     let log = read_json(&path);
     assert_eq!(log["count"], 2);
     assert_eq!(log["IP-Login-1"].as_array().unwrap().len(), 2);
@@ -81,30 +67,17 @@ fn a_missing_log_is_created_and_two_runs_give_two_entries() {
 
 #[test]
 fn a_corrupt_log_is_kept_aside_and_a_new_one_started() {
-    for (i, corrupt) in [
-        "{\"count\": 3, \"IP-Lo",
-        "[1, 2, 3]",
-        "{\"no count\": 1}",
-        "\u{0}\u{1}",
-    ]
-    .iter()
-    .enumerate()
+    for (i, corrupt) in ["{\"count\": 3, \"IP-Lo", "[1, 2, 3]", "{\"no count\": 1}", "\u{0}\u{1}"]
+        .iter()
+        .enumerate()
     {
         let dir = temp_dir(&format!("corrupt{i}"));
         let path = dir.join("log.json");
         fs::write(&path, corrupt).unwrap();
         let done = append_run(&path, &rows()).unwrap();
         let aside = done.moved_aside.expect("the corrupt file is moved aside");
-        assert_eq!(
-            fs::read_to_string(&aside).unwrap(),
-            *corrupt,
-            "kept byte for byte"
-        );
-        assert!(aside
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("log.json.corrupt-"));
+        assert_eq!(fs::read_to_string(&aside).unwrap(), *corrupt, "kept byte for byte");
+        assert!(aside.file_name().unwrap().to_string_lossy().starts_with("log.json.corrupt-"));
         assert_eq!(done.key, "IP-Login-1");
         assert_eq!(read_json(&path)["count"], 1);
     }
@@ -115,11 +88,7 @@ fn a_run_never_overwrites_an_existing_run() {
     // count says 1, but IP-Login-2 exists already (written by hand, say): it is kept.
     let dir = temp_dir("clash");
     let path = dir.join("log.json");
-    fs::write(
-        &path,
-        r#"{"count": 1, "IP-Login-1": [], "IP-Login-2": ["keep me"]}"#,
-    )
-    .unwrap();
+    fs::write(&path, r#"{"count": 1, "IP-Login-1": [], "IP-Login-2": ["keep me"]}"#).unwrap();
     assert_eq!(append_run(&path, &rows()).unwrap().key, "IP-Login-3");
     let log = read_json(&path);
     assert_eq!(log["IP-Login-2"][0], "keep me");
@@ -151,8 +120,5 @@ fn the_log_is_readable_by_its_owner_only() {
     let dir = temp_dir("mode");
     let path = dir.join("log.json");
     append_run(&path, &rows()).unwrap();
-    assert_eq!(
-        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
+    assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
 }

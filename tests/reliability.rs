@@ -4,10 +4,10 @@
 
 mod common;
 
-use common::{any_port, fake_server, start_router_with, start_server_with, test_timeouts, System};
-use geotracker::iplog::LogFile;
-use geotracker::protocol::{Request, Timeouts};
-use geotracker::reply::Reply;
+use common::{any_port, fake_server, start_router_with, start_server_with, System, CLIENT_TIMEOUT};
+use geotracker::LogFile;
+use geotracker::Reply;
+use geotracker::{Limits, Request};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -16,11 +16,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// Short timeouts: a silent peer is dropped after half a second.
-fn short_timeouts() -> Timeouts {
-    Timeouts {
-        connect: Duration::from_secs(1),
-        read: Duration::from_millis(500),
-        write: Duration::from_secs(1),
+fn short_timeouts() -> Limits {
+    Limits {
+        connect_timeout: Duration::from_secs(1),
+        read_timeout: Duration::from_millis(500),
+        write_timeout: Duration::from_secs(1),
+        ..common::test_limits()
     }
 }
 
@@ -34,13 +35,8 @@ fn lines_after(addr: SocketAddr, request: &[u8]) -> (Vec<String>, Duration) {
     let started = Instant::now();
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.write_all(request).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let lines = BufReader::new(&stream)
-        .lines()
-        .map_while(Result::ok)
-        .collect();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let lines = BufReader::new(&stream).lines().map_while(Result::ok).collect();
     (lines, started.elapsed())
 }
 
@@ -65,18 +61,14 @@ fn dead_server() -> SocketAddr {
 #[test]
 fn a_silent_client_is_dropped_after_the_read_timeout() {
     let server_addr = answering_server("A");
-    let (router, shutdown) =
-        start_router_with(vec![server_addr], |c| c.timeouts = short_timeouts());
+    let (router, shutdown) = start_router_with(vec![server_addr], |c| c.limits = short_timeouts());
     let (lines, took) = lines_after_silence(router.addr);
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(
         reply_of(&lines[0]).message.as_deref(),
         Some("bad request: timed out waiting for a line")
     );
-    assert!(
-        took >= Duration::from_millis(450) && took < Duration::from_secs(3),
-        "{took:?}"
-    );
+    assert!(took >= Duration::from_millis(450) && took < Duration::from_secs(3), "{took:?}");
     // It never took the only slot: the next client is served at once.
     let answer = common::ask(router.addr, Request::MyLocation);
     assert_eq!(answer.reply.location.unwrap().city, "A");
@@ -84,7 +76,7 @@ fn a_silent_client_is_dropped_after_the_read_timeout() {
     assert_eq!(router.join().unwrap().table.len(), 1);
 
     // The same at a server.
-    let (server, shutdown) = start_server_with(|c| c.timeouts = short_timeouts());
+    let (server, shutdown) = start_server_with(|c| c.limits = short_timeouts());
     let (lines, took) = lines_after_silence(server.addr);
     assert_eq!(
         reply_of(&lines[0]).message.as_deref(),
@@ -97,9 +89,8 @@ fn a_silent_client_is_dropped_after_the_read_timeout() {
 
 #[test]
 fn a_client_sending_one_byte_at_a_time_is_dropped_at_the_deadline() {
-    let (router, shutdown) = start_router_with(vec![answering_server("A")], |c| {
-        c.timeouts = short_timeouts()
-    });
+    let (router, shutdown) =
+        start_router_with(vec![answering_server("A")], |c| c.limits = short_timeouts());
     let stream = TcpStream::connect(router.addr).unwrap();
     let mut writer = stream.try_clone().unwrap();
     let started = Instant::now();
@@ -115,9 +106,7 @@ fn a_client_sending_one_byte_at_a_time_is_dropped_at_the_deadline() {
         }
         sent
     });
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut line = String::new();
     BufReader::new(&stream).read_line(&mut line).unwrap();
     let took = started.elapsed();
@@ -137,7 +126,7 @@ fn a_dead_server_is_skipped_and_its_clients_go_to_the_next_slot() {
     let server_b = answering_server("B");
     let servers = vec![dead_server(), server_b, answering_server("C")];
     let (router, shutdown) = start_router_with(servers, |c| {
-        c.backoff = Duration::from_secs(60);
+        c.limits.backoff = Duration::from_secs(60);
     });
     // One at a time, so each client is first given slot 0, the dead one.
     for n in 0..10 {
@@ -157,8 +146,8 @@ fn a_dead_server_is_skipped_and_its_clients_go_to_the_next_slot() {
 fn with_every_server_down_the_client_is_told_within_the_connect_timeout() {
     let servers: Vec<SocketAddr> = (0..4).map(|_| dead_server()).collect();
     let (router, shutdown) = start_router_with(servers.clone(), |c| {
-        c.timeouts = short_timeouts();
-        c.backoff = Duration::from_secs(60);
+        c.limits = short_timeouts();
+        c.limits.backoff = Duration::from_secs(60);
     });
     let started = Instant::now();
     let first = common::ask(router.addr, Request::MyLocation).reply;
@@ -166,19 +155,12 @@ fn with_every_server_down_the_client_is_told_within_the_connect_timeout() {
     let message = first.message.unwrap();
     assert!(message.starts_with("no server reachable: "), "{message}");
     for server in &servers {
-        assert!(
-            message.contains(&server.to_string()),
-            "each slot tried once: {message}"
-        );
+        assert!(message.contains(&server.to_string()), "each slot tried once: {message}");
     }
     // The next client is not made to wait for the dead servers again: all are backing off.
     let second = common::ask(router.addr, Request::MyLocation).reply;
     let message = second.message.unwrap();
-    assert_eq!(
-        message.matches("is down (tried again in").count(),
-        4,
-        "{message}"
-    );
+    assert_eq!(message.matches("is down (tried again in").count(), 4, "{message}");
     shutdown.request();
     router.join().unwrap();
 }
@@ -190,7 +172,7 @@ fn a_server_that_comes_back_is_used_again_after_the_backoff() {
     let slot0 = port_holder.local_addr().unwrap();
     drop(port_holder);
     let (router, shutdown) = start_router_with(vec![slot0, answering_server("B")], |c| {
-        c.backoff = Duration::from_millis(200);
+        c.limits.backoff = Duration::from_millis(200);
     });
     let reply = common::ask(router.addr, Request::MyLocation).reply;
     assert_eq!(reply.router.unwrap().slot, 1, "slot 0 is down");
@@ -220,13 +202,7 @@ fn a_server_that_comes_back_is_used_again_after_the_backoff() {
 
 /// Stand-in servers that hold each request until the test releases it, reporting each
 /// request as it arrives.
-fn held_servers(
-    n: usize,
-) -> (
-    Vec<SocketAddr>,
-    mpsc::Receiver<()>,
-    Arc<Mutex<Vec<TcpStream>>>,
-) {
+fn held_servers(n: usize) -> (Vec<SocketAddr>, mpsc::Receiver<()>, Arc<Mutex<Vec<TcpStream>>>) {
     let (arrived_tx, arrived) = mpsc::channel();
     let held = Arc::new(Mutex::new(Vec::new()));
     let servers = (0..n)
@@ -251,11 +227,10 @@ fn release(held: &Mutex<Vec<TcpStream>>) {
 #[test]
 fn clients_over_max_clients_are_told_router_busy_at_once() {
     let (servers, arrived, held) = held_servers(4);
-    let (router, shutdown) = start_router_with(servers, |c| c.max_clients = 2);
+    let (router, shutdown) = start_router_with(servers, |c| c.limits.max_clients = 2);
     let addr = router.addr;
-    let in_flight: Vec<_> = (0..2)
-        .map(|_| thread::spawn(move || common::ask(addr, Request::MyLocation)))
-        .collect();
+    let in_flight: Vec<_> =
+        (0..2).map(|_| thread::spawn(move || common::ask(addr, Request::MyLocation))).collect();
     arrived.recv().unwrap();
     arrived.recv().unwrap();
     // Two clients are being served: the third is refused at once, without a thread.
@@ -274,7 +249,7 @@ fn clients_over_max_clients_are_told_router_busy_at_once() {
 
 #[test]
 fn callers_over_max_clients_are_told_server_busy_at_once() {
-    let (server, shutdown) = start_server_with(|c| c.max_clients = 1);
+    let (server, shutdown) = start_server_with(|c| c.limits.max_clients = 1);
     // The first caller connects and says nothing, keeping its thread busy; the accept loop
     // takes connections in order, so it is counted before the second is looked at.
     let quiet_one = TcpStream::connect(server.addr).unwrap();
@@ -290,21 +265,16 @@ fn callers_over_max_clients_are_told_server_busy_at_once() {
 fn a_client_that_waits_longer_than_the_queue_timeout_is_told_so() {
     let (servers, arrived, held) = held_servers(4);
     let (router, shutdown) = start_router_with(servers, |c| {
-        c.queue_timeout = Some(Duration::from_millis(300));
+        c.limits.queue_timeout = Some(Duration::from_millis(300));
     });
     let addr = router.addr;
-    let busy: Vec<_> = (0..4)
-        .map(|_| thread::spawn(move || common::ask(addr, Request::MyLocation)))
-        .collect();
+    let busy: Vec<_> =
+        (0..4).map(|_| thread::spawn(move || common::ask(addr, Request::MyLocation))).collect();
     for _ in 0..4 {
         arrived.recv().unwrap();
     }
     let (lines, took) = lines_after(addr, b"\n");
-    assert_eq!(
-        lines.len(),
-        2,
-        "a queued notice, then the answer: {lines:?}"
-    );
+    assert_eq!(lines.len(), 2, "a queued notice, then the answer: {lines:?}");
     assert_eq!(lines[0], r#"{"status":"queued","position":1}"#);
     assert_eq!(
         reply_of(&lines[1]).message.as_deref(),
@@ -316,11 +286,7 @@ fn a_client_that_waits_longer_than_the_queue_timeout_is_told_so() {
         assert!(c.join().unwrap().reply.is_success());
     }
     shutdown.request();
-    assert_eq!(
-        router.join().unwrap().table.len(),
-        4,
-        "the one that gave up took no slot"
-    );
+    assert_eq!(router.join().unwrap().table.len(), 4, "the one that gave up took no slot");
 }
 
 #[test]
@@ -338,16 +304,14 @@ fn shutdown_with_100_clients_in_flight_answers_and_logs_every_one() {
         .map(|_| {
             let (addr, queued_tx) = (system.router_addr, queued_tx.clone());
             thread::spawn(move || {
-                geotracker::client::ask(addr, Request::MyLocation, &test_timeouts(), |_| {
+                geotracker::client::ask(addr, Request::MyLocation, CLIENT_TIMEOUT, |_| {
                     let _ = queued_tx.send(());
                 })
             })
         })
         .collect();
     for _ in 0..96 {
-        queued
-            .recv_timeout(Duration::from_secs(20))
-            .expect("96 clients queue");
+        queued.recv_timeout(Duration::from_secs(20)).expect("96 clients queue");
     }
     // All 100 are in: four hold slots, 96 wait. Now Ctrl-C (what the signal watcher calls).
     let stopping = Instant::now();
@@ -355,10 +319,7 @@ fn shutdown_with_100_clients_in_flight_answers_and_logs_every_one() {
     let took = stopping.elapsed();
     let mut clients_seen = BTreeSet::new();
     for c in clients {
-        let answer = c
-            .join()
-            .unwrap()
-            .expect("every accepted client gets an answer");
+        let answer = c.join().unwrap().expect("every accepted client gets an answer");
         assert!(answer.reply.is_success(), "{:?}", answer.reply);
         clients_seen.insert(answer.reply.router.unwrap().queue_position);
     }

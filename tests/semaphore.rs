@@ -1,10 +1,11 @@
-//! The counting semaphore over the server slots, alone and inside the router.
+//! The counting semaphore over the server slots (`src/semaphore.rs`) and the queue in front of
+//! it (`src/extras/queue.rs`), alone and inside the router.
 
 mod common;
 
-use common::{fake_server, start_router, test_timeouts};
-use geotracker::protocol::Request;
-use geotracker::semaphore::{Admission, SlotSemaphore};
+use common::{fake_server, start_router, CLIENT_TIMEOUT};
+use geotracker::Request;
+use geotracker::{Admission, Queue, Semaphore};
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -16,7 +17,7 @@ use std::time::Duration;
 /// the same slot. 200 threads compete here; each marks its slot busy while it holds it.
 #[test]
 fn never_more_than_four_clients_hold_a_slot_and_no_slot_is_shared() {
-    let sem = Arc::new(SlotSemaphore::new(4));
+    let sem = Arc::new(Semaphore::new(4));
     let busy: Arc<Vec<AtomicBool>> = Arc::new((0..4).map(|_| AtomicBool::new(false)).collect());
     let holding = Arc::new(AtomicUsize::new(0));
     let most = Arc::new(AtomicUsize::new(0));
@@ -42,14 +43,11 @@ fn never_more_than_four_clients_hold_a_slot_and_no_slot_is_shared() {
                 );
                 let now = holding.fetch_add(1, Ordering::SeqCst) + 1;
                 most.fetch_max(now, Ordering::SeqCst);
-                if permit.serial() <= 4 {
+                if permit.turn() <= 4 {
                     first_four.fetch_add(1, Ordering::SeqCst);
                     let deadline = std::time::Instant::now() + Duration::from_secs(10);
                     while first_four.load(Ordering::SeqCst) < 4 {
-                        assert!(
-                            std::time::Instant::now() < deadline,
-                            "four never held at once"
-                        );
+                        assert!(std::time::Instant::now() < deadline, "four never held at once");
                         thread::yield_now();
                     }
                 }
@@ -64,24 +62,24 @@ fn never_more_than_four_clients_hold_a_slot_and_no_slot_is_shared() {
         t.join().expect("no slot was shared");
     }
     assert_eq!(most.load(Ordering::SeqCst), 4);
-    assert_eq!(sem.available(), 4);
-    assert_eq!(sem.waiting(), 0);
+    let (free, waiting, _) = sem.counts();
+    assert_eq!((free, waiting), (4, 0));
 }
 
 #[test]
 fn waiting_clients_are_served_in_arrival_order() {
-    let sem = Arc::new(SlotSemaphore::new(4));
-    let held: Vec<_> = (0..4).map(|_| sem.acquire()).collect();
+    let queue = Arc::new(Queue::new(4));
+    let held: Vec<_> = (0..4).map(|_| queue.semaphore().acquire()).collect();
     let (arrived, positions) = mpsc::channel();
     let mut waiters = Vec::new();
     for k in 0..200 {
-        let (sem, arrived) = (Arc::clone(&sem), arrived.clone());
+        let (queue, arrived) = (Arc::clone(&queue), arrived.clone());
         waiters.push(thread::spawn(move || {
-            let Admission::Queued(place) = sem.enter() else {
+            let Admission::Queued(place) = queue.enter() else {
                 panic!("every slot is held, so client {k} must queue")
             };
             arrived.send(place.position()).unwrap();
-            place.wait().serial()
+            place.wait(None).expect("no limit").turn()
         }));
         // The next client arrives only once this one is in the queue.
         assert_eq!(positions.recv().unwrap(), k + 1, "client {k}'s place");
@@ -97,7 +95,7 @@ fn waiting_clients_are_served_in_arrival_order() {
 /// slot for good.
 #[test]
 fn a_panicking_worker_does_not_leak_its_slot() {
-    let sem = Arc::new(SlotSemaphore::new(4));
+    let sem = Arc::new(Semaphore::new(4));
     let workers: Vec<_> = (0..8)
         .map(|_| {
             let sem = Arc::clone(&sem);
@@ -110,12 +108,9 @@ fn a_panicking_worker_does_not_leak_its_slot() {
     for w in workers {
         assert!(w.join().is_err());
     }
-    assert_eq!(sem.available(), 4);
+    assert_eq!(sem.counts().0, 4);
     let all: Vec<_> = (0..4).map(|_| sem.acquire()).collect();
-    assert_eq!(
-        all.iter().map(|p| p.slot()).collect::<Vec<_>>(),
-        [0, 1, 2, 3]
-    );
+    assert_eq!(all.iter().map(|p| p.slot()).collect::<Vec<_>>(), [0, 1, 2, 3]);
 }
 
 /// Through the router, over TCP: four servers that answer only when the test says so, so the
@@ -142,7 +137,7 @@ fn the_router_serves_queued_clients_in_arrival_order() {
     let ip = |k: usize| IpAddr::V4(Ipv4Addr::new(8, 8, (k / 256) as u8, (k % 256) as u8));
     let ask = |k: usize, queued: mpsc::Sender<usize>| {
         thread::spawn(move || {
-            geotracker::client::ask(addr, Request::Lookup(ip(k)), &test_timeouts(), |p| {
+            geotracker::client::ask(addr, Request::Lookup(ip(k)), CLIENT_TIMEOUT, |p| {
                 queued.send(p).unwrap()
             })
             .unwrap()
@@ -154,12 +149,8 @@ fn the_router_serves_queued_clients_in_arrival_order() {
     let mut clients: Vec<_> = (0..4).map(|k| ask(k, queued_tx.clone())).collect();
     // Every wait has a limit: a broken semaphore must fail this test, not hang it.
     let limit = Duration::from_secs(10);
-    let mut busy: Vec<(usize, String)> = (0..4)
-        .map(|_| {
-            seen.recv_timeout(limit)
-                .expect("a request reaches a server")
-        })
-        .collect();
+    let mut busy: Vec<(usize, String)> =
+        (0..4).map(|_| seen.recv_timeout(limit).expect("a request reaches a server")).collect();
     busy.sort();
     assert_eq!(busy.iter().map(|b| b.0).collect::<Vec<_>>(), [0, 1, 2, 3]);
 
@@ -168,9 +159,7 @@ fn the_router_serves_queued_clients_in_arrival_order() {
     for k in 4..N {
         clients.push(ask(k, queued_tx.clone()));
         assert_eq!(
-            queued
-                .recv_timeout(limit)
-                .expect("the client is told its place"),
+            queued.recv_timeout(limit).expect("the client is told its place"),
             k - 3,
             "client {k}'s place in the queue"
         );
@@ -204,9 +193,7 @@ fn the_router_serves_queued_clients_in_arrival_order() {
 #[test]
 fn a_server_that_fails_mid_request_does_not_leak_its_slot() {
     // Two servers read the request and close without a word; two are not even listening.
-    let closing: Vec<_> = (0..2)
-        .map(|_| fake_server(|stream, _| drop(stream)))
-        .collect();
+    let closing: Vec<_> = (0..2).map(|_| fake_server(|stream, _| drop(stream))).collect();
     let dead: Vec<_> = (0..2)
         .map(|_| {
             let l = std::net::TcpListener::bind(common::any_port()).unwrap();

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{example, temp_dir};
-use geotracker::protocol::Request;
+use geotracker::Request;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -15,10 +15,7 @@ use std::time::{Duration, Instant};
 
 /// Starts the router example and returns it with the port it bound and its stdout so far.
 fn start_router(log_dir: &std::path::Path) -> (Child, u16, mpsc::Receiver<String>) {
-    start_router_with(
-        log_dir,
-        &["--server-port", "0", "--public-ip", "117.222.175.180"],
-    )
+    start_router_with(log_dir, &["--server-port", "0", "--public-ip", "117.222.175.180"])
 }
 
 /// [`start_router`] with these arguments instead of the in-process servers'.
@@ -47,9 +44,7 @@ fn start_router_with(
         }
     });
     let port = loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the router prints its port");
+        let line = lines.recv_timeout(Duration::from_secs(20)).expect("the router prints its port");
         if let Some(port) = line.strip_prefix("router: socket bound to port ") {
             break port.parse().unwrap();
         }
@@ -79,10 +74,7 @@ fn sigint_prints_the_table_writes_the_log_and_exits_0() {
     let served = answer.reply.router.clone().unwrap();
 
     let sent = Instant::now();
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(kill.success());
     let mut stderr = child.stderr.take().unwrap();
     let status = wait_with_limit(child, Duration::from_secs(10));
@@ -93,26 +85,13 @@ fn sigint_prints_the_table_writes_the_log_and_exits_0() {
     let mut err = String::new();
     stderr.read_to_string(&mut err).unwrap();
     let out = out.join("\n");
-    assert!(
-        out.contains("Current IPTABLE of the router before terminating the program:"),
-        "{out}"
-    );
+    assert!(out.contains("Current IPTABLE of the router before terminating the program:"), "{out}");
     assert!(out.contains("1\t\t\t[('127.0.0.1', "), "{out}");
     assert!(out.contains(&format!("'{}']", served.server)), "{out}");
-    assert!(
-        out.contains("router: table written to the log as IP-Login-1 (1 rows)"),
-        "{out}"
-    );
-    assert_eq!(
-        out.matches("Current IPTABLE of the server").count(),
-        4,
-        "{out}"
-    );
+    assert!(out.contains("router: table written to the log as IP-Login-1 (1 rows)"), "{out}");
+    assert_eq!(out.matches("Current IPTABLE of the server").count(), 4, "{out}");
     assert!(err.is_empty(), "nothing on stderr: {err}");
-    assert!(
-        out.contains("stopping: serving the clients already in"),
-        "{out}"
-    );
+    assert!(out.contains("stopping: serving the clients already in"), "{out}");
 
     let log: Value =
         serde_json::from_slice(&std::fs::read(dir.join("geotracker-router.json")).unwrap())
@@ -126,10 +105,7 @@ fn sigint_prints_the_table_writes_the_log_and_exits_0() {
         &std::fs::read(dir.join(format!("geotracker-server-{server_port}.json"))).unwrap(),
     )
     .unwrap();
-    assert_eq!(
-        server_log["IP-Login-1"][0]["IP No."][1][0],
-        "117.222.175.180"
-    );
+    assert_eq!(server_log["IP-Login-1"][0]["IP No."][1][0], "117.222.175.180");
     eprintln!("stopped {stopped_in:?} after SIGINT");
 }
 
@@ -146,10 +122,7 @@ fn wait_for_line(lines: &mpsc::Receiver<String>, prefix: &str) -> String {
 }
 
 fn send_sigint(child: &Child) {
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(kill.success());
 }
 
@@ -169,15 +142,9 @@ fn a_second_sigint_exits_at_once_after_writing_the_table() {
         start_router_with(&dir, &["--servers", &servers, "--read-timeout", "30"]);
     let router: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
     let client = thread::spawn(move || {
-        geotracker::client::ask(
-            router,
-            Request::MyLocation,
-            &common::test_timeouts(),
-            |_| {},
-        )
+        geotracker::client::ask(router, Request::MyLocation, common::CLIENT_TIMEOUT, |_| {})
     });
-    got.recv_timeout(Duration::from_secs(10))
-        .expect("the request reaches the server");
+    got.recv_timeout(Duration::from_secs(10)).expect("the request reaches the server");
 
     send_sigint(&child);
     wait_for_line(&lines, "stopping: serving the clients already in");
@@ -187,10 +154,7 @@ fn a_second_sigint_exits_at_once_after_writing_the_table() {
     let took = sent.elapsed();
     let stdout_rest = lines.try_iter().collect::<Vec<_>>().join("\n");
     assert_eq!(status.code(), Some(130), "{stdout_rest}");
-    assert!(
-        took < Duration::from_secs(2),
-        "exited {took:?} after the second SIGINT"
-    );
+    assert!(took < Duration::from_secs(2), "exited {took:?} after the second SIGINT");
     assert!(stdout_rest.contains("stopping at once"), "{stdout_rest}");
     // The table as it was: the one client in flight.
     let log: Value =
@@ -215,10 +179,7 @@ fn a_router_whose_output_is_gone_still_stops_on_sigint_and_writes_its_log() {
     // The reader thread notices the closed channel at the router's next line and closes the
     // pipe; ask until that has happened at least once.
     for _ in 0..5 {
-        assert_eq!(
-            common::ask(router, Request::MyLocation).reply.status,
-            "success"
-        );
+        assert_eq!(common::ask(router, Request::MyLocation).reply.status, "success");
     }
     send_sigint(&child);
     let status = wait_with_limit(child, Duration::from_secs(10));

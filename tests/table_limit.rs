@@ -4,8 +4,8 @@
 mod common;
 
 use common::{start_server_with, System};
-use geotracker::iplog::LogFile;
-use geotracker::protocol::Request;
+use geotracker::LogFile;
+use geotracker::Request;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -13,9 +13,7 @@ use std::collections::BTreeSet;
 fn runs(path: &std::path::Path) -> Vec<Vec<Value>> {
     let log: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     let count = log["count"].as_u64().unwrap();
-    (1..=count)
-        .map(|n| log[format!("IP-Login-{n}")].as_array().unwrap().clone())
-        .collect()
+    (1..=count).map(|n| log[format!("IP-Login-{n}")].as_array().unwrap().clone()).collect()
 }
 
 #[test]
@@ -24,7 +22,7 @@ fn full_tables_are_written_to_the_log_and_memory_stays_bounded() {
     let log = dir.join("router.json");
     let router_log = log.clone();
     let system = System::start_with(move |c| {
-        c.table_limit = 10;
+        c.limits.table_limit = 10;
         c.log = LogFile::At(router_log);
     });
     for _ in 0..25 {
@@ -55,7 +53,7 @@ fn a_server_forgets_written_callers_but_keeps_its_pool_moving() {
     let log = dir.join("server.json");
     let server_log = log.clone();
     let (server, shutdown) = start_server_with(move |c| {
-        c.table_limit = 4;
+        c.limits.table_limit = 4;
         c.log = LogFile::At(server_log);
     });
     for _ in 0..10 {

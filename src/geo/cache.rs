@@ -36,11 +36,7 @@ struct Entries<V, E> {
 
 enum Entry<V, E> {
     /// A kept answer.
-    Ready {
-        value: V,
-        expires: Instant,
-        generation: u64,
-    },
+    Ready { value: V, expires: Instant, generation: u64 },
     /// A thread is asking for it now; others wait on the flight.
     Fetching(Arc<Flight<V, E>>),
 }
@@ -110,15 +106,8 @@ impl<V: Clone, E: Clone> AnswerCache<V, E> {
                     outcome: Mutex::new(Outcome::Running),
                     done: Condvar::new(),
                 });
-                entries
-                    .by_ip
-                    .insert(ip, Entry::Fetching(Arc::clone(&flight)));
-                Claim::Fetch(FetchGuard {
-                    cache: self,
-                    ip,
-                    flight,
-                    finished: false,
-                })
+                entries.by_ip.insert(ip, Entry::Fetching(Arc::clone(&flight)));
+                Claim::Fetch(FetchGuard { cache: self, ip, flight, finished: false })
             }
         }
     }
@@ -126,11 +115,6 @@ impl<V: Clone, E: Clone> AnswerCache<V, E> {
     /// How many answers are kept now (expired ones included until they are swept out).
     pub fn len(&self) -> usize {
         self.entries.lock().oldest_first.len()
-    }
-
-    /// True when no answer is kept.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     fn keeps_answers(&self) -> bool {
@@ -186,17 +170,10 @@ impl<V: Clone, E: Clone> FetchGuard<'_, V, E> {
                 let expires = now + self.cache.ttl;
                 let generation = entries.next_generation;
                 entries.next_generation += 1;
+                entries.oldest_first.push_back((expires, self.ip, generation));
                 entries
-                    .oldest_first
-                    .push_back((expires, self.ip, generation));
-                entries.by_ip.insert(
-                    self.ip,
-                    Entry::Ready {
-                        value: value.clone(),
-                        expires,
-                        generation,
-                    },
-                );
+                    .by_ip
+                    .insert(self.ip, Entry::Ready { value: value.clone(), expires, generation });
             }
         }
         self.flight.publish(Outcome::Done(result));

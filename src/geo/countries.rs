@@ -268,16 +268,13 @@ const COUNTRIES: &[(&str, &str)] = &[
 /// or `None` for a code that is not in the table.
 ///
 /// ```
-/// assert_eq!(geotracker::geo::countries::name_of("IN"), Some("India"));
-/// assert_eq!(geotracker::geo::countries::name_of("kr"), Some("South Korea"));
-/// assert_eq!(geotracker::geo::countries::name_of("ZZ"), None);
+/// assert_eq!(geotracker::geo::country_name("IN"), Some("India"));
+/// assert_eq!(geotracker::geo::country_name("kr"), Some("South Korea"));
+/// assert_eq!(geotracker::geo::country_name("ZZ"), None);
 /// ```
 pub fn name_of(code: &str) -> Option<&'static str> {
     let code = code.to_ascii_uppercase();
-    COUNTRIES
-        .binary_search_by(|(c, _)| c.cmp(&code.as_str()))
-        .ok()
-        .map(|i| COUNTRIES[i].1)
+    COUNTRIES.binary_search_by(|(c, _)| c.cmp(&code.as_str())).ok().map(|i| COUNTRIES[i].1)
 }
 
 #[cfg(test)]

@@ -116,10 +116,7 @@ impl Database {
         role: Role,
         path: Option<&Path>,
     ) -> Result<Database, GeoDbError> {
-        let error = |reason: String| GeoDbError {
-            path: path.map(Path::to_path_buf),
-            reason,
-        };
+        let error = |reason: String| GeoDbError { path: path.map(Path::to_path_buf), reason };
         let reader = Reader::from_source(bytes).map_err(|e| {
             error(format!(
                 "not a readable MaxMind database: the file is damaged, truncated or of another \
@@ -203,11 +200,6 @@ impl Database {
         self.reader.metadata().ip_version
     }
 
-    /// The metadata's `database_type`, e.g. `"GeoLite2-City"`.
-    pub fn database_type(&self) -> &str {
-        &self.reader.metadata().database_type
-    }
-
     /// True when `ip` can be in this database: an IPv6 address is never in an IPv4-only one.
     pub fn can_hold(&self, ip: IpAddr) -> bool {
         ip.is_ipv4() || self.ip_version() == 6
@@ -256,10 +248,7 @@ fn record_keys(
     reader: &Reader<Cow<'static, [u8]>>,
 ) -> Result<HashMap<String, usize>, maxminddb::MaxMindDbError> {
     let mut keys = HashMap::new();
-    for network in reader
-        .networks(Default::default())?
-        .take(RECORDS_TO_INSPECT)
-    {
+    for network in reader.networks(Default::default())?.take(RECORDS_TO_INSPECT) {
         // A record that is not a map (a bare string, say) has no keys to recognise.
         if let Ok(Some(record)) = network?.decode::<HashMap<String, IgnoredAny>>() {
             for key in record.into_keys() {

@@ -1,7 +1,7 @@
 //! Online geolocation through ip-api.com, the original's source.
 //!
 //! `GET http://ip-api.com/json/<ip>?fields=...` answers with exactly the JSON our replies use
-//! (see [`crate::reply`]). The free endpoint is plain HTTP and allows 45 requests a minute per
+//! (see `reply.rs`). The free endpoint is plain HTTP and allows 45 requests a minute per
 //! client address, so this client:
 //!
 //! - asks only for the fields the reply shows ([`FIELDS`]);
@@ -61,32 +61,23 @@ impl Default for IpApiConfig {
     }
 }
 
-/// Why ip-api.com gave no answer: the reply's `message`, and whether the rate limit was the
-/// cause (the `auto` source falls back to the local database in every case).
+/// Why ip-api.com gave no answer, e.g. `ip-api.com unreachable: ...` or `rate limited by
+/// ip-api.com; retry in 12 s` (the `auto` source then asks the local database).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unavailable {
-    /// What happened, e.g. `ip-api.com unreachable: ...` or `rate limited by ip-api.com; retry
-    /// in 12 s`.
+    /// What happened.
     pub message: String,
-    /// True when the rate limit stopped the request.
-    pub rate_limited: bool,
 }
 
 impl Unavailable {
     fn new(message: String) -> Unavailable {
-        Unavailable {
-            message,
-            rate_limited: false,
-        }
+        Unavailable { message }
     }
 }
 
 impl From<Limited> for Unavailable {
     fn from(limited: Limited) -> Unavailable {
-        Unavailable {
-            message: limited.message(),
-            rate_limited: true,
-        }
+        Unavailable::new(limited.message())
     }
 }
 
@@ -159,16 +150,12 @@ impl IpApi {
         };
         let requests_left = header("X-Rl").and_then(|v| v.parse().ok());
         let seconds_to_reset = header("X-Ttl").and_then(|v| v.parse().ok());
-        let pause = self
-            .limit
-            .observe(Instant::now(), status, requests_left, seconds_to_reset);
+        let pause = self.limit.observe(Instant::now(), status, requests_left, seconds_to_reset);
         if let (429, Some(limited)) = (status, pause) {
             return Err(limited.into());
         }
         if status != 200 {
-            return Err(Unavailable::new(format!(
-                "ip-api.com answered HTTP {status}"
-            )));
+            return Err(Unavailable::new(format!("ip-api.com answered HTTP {status}")));
         }
         let body = response
             .body_mut()
@@ -178,7 +165,7 @@ impl IpApi {
             .map_err(|e| Unavailable::new(format!("ip-api.com reply unreadable: {e}")))?;
         let mut reply = Reply::from_json(&body)
             .map_err(|e| Unavailable::new(format!("ip-api.com reply is not JSON: {e}")))?;
-        if reply.status != crate::reply::SUCCESS && reply.status != crate::reply::FAIL {
+        if reply.status != "success" && reply.status != "fail" {
             return Err(Unavailable::new(format!(
                 "ip-api.com reply has status {:?}",
                 reply.status
@@ -191,8 +178,7 @@ impl IpApi {
 
 impl Geolocator for IpApi {
     fn locate(&self, ip: IpAddr) -> Reply {
-        self.ask(ip)
-            .unwrap_or_else(|why| Reply::fail(ip.to_canonical().to_string(), why.message))
+        self.ask(ip).unwrap_or_else(|why| Reply::fail(ip.to_canonical().to_string(), why.message))
     }
 
     fn name(&self) -> &str {

@@ -14,8 +14,6 @@ use crate::reply::{Location, Reply};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-pub use super::database::{BUNDLED_DB, BUNDLED_NAME};
-
 /// A geolocator backed by City databases and, optionally, an ASN database.
 pub struct MmdbGeolocator {
     cities: Vec<Database>,
@@ -42,32 +40,20 @@ impl MmdbGeolocator {
         let cities = if cities.is_empty() {
             vec![Database::bundled()?]
         } else {
-            cities
-                .iter()
-                .map(|path| Database::open(path, Role::City))
-                .collect::<Result<_, _>>()?
+            cities.iter().map(|path| Database::open(path, Role::City)).collect::<Result<_, _>>()?
         };
-        let asn = asn
-            .map(|path| Database::open(path, Role::Asn))
-            .transpose()?;
+        let asn = asn.map(|path| Database::open(path, Role::Asn)).transpose()?;
         Ok(Self::new(cities, asn))
     }
 
     /// A geolocator over databases already opened.
     pub fn new(cities: Vec<Database>, asn: Option<Database>) -> MmdbGeolocator {
-        let mut description = cities
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(" + ");
+        let mut description =
+            cities.iter().map(ToString::to_string).collect::<Vec<_>>().join(" + ");
         if let Some(asn) = &asn {
             description.push_str(&format!(", autonomous systems from {asn}"));
         }
-        MmdbGeolocator {
-            cities,
-            asn,
-            description,
-        }
+        MmdbGeolocator { cities, asn, description }
     }
 
     /// The location of `ip` and the name of the database that had it, `Ok(None)` if none did.
@@ -114,11 +100,10 @@ impl Geolocator for MmdbGeolocator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::geo::BUNDLED_NAME;
 
     fn locate(ip: &str) -> Reply {
-        MmdbGeolocator::bundled()
-            .unwrap()
-            .locate(ip.parse().unwrap())
+        MmdbGeolocator::bundled().unwrap().locate(ip.parse().unwrap())
     }
 
     #[test]
@@ -137,18 +122,9 @@ mod tests {
 
     #[test]
     fn special_addresses_get_ip_api_messages() {
-        assert_eq!(
-            locate("127.0.0.1"),
-            Reply::fail("127.0.0.1", "private range")
-        );
-        assert_eq!(
-            locate("::ffff:192.168.1.2"),
-            Reply::fail("192.168.1.2", "private range")
-        );
-        assert_eq!(
-            locate("240.0.0.1"),
-            Reply::fail("240.0.0.1", "reserved range")
-        );
+        assert_eq!(locate("127.0.0.1"), Reply::fail("127.0.0.1", "private range"));
+        assert_eq!(locate("::ffff:192.168.1.2"), Reply::fail("192.168.1.2", "private range"));
+        assert_eq!(locate("240.0.0.1"), Reply::fail("240.0.0.1", "reserved range"));
     }
 
     #[test]

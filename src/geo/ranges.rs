@@ -16,7 +16,7 @@ pub const RESERVED: &str = "reserved range";
 /// public address.
 ///
 /// ```
-/// use geotracker::geo::ranges::special_range;
+/// use geotracker::geo::special_range;
 /// assert_eq!(special_range("192.168.1.200".parse().unwrap()), Some("private range"));
 /// assert_eq!(special_range("203.0.113.200".parse().unwrap()), Some("reserved range"));
 /// assert_eq!(special_range("8.8.8.8".parse().unwrap()), None);
@@ -63,11 +63,7 @@ fn special_v4(ip: Ipv4Addr) -> Option<&'static str> {
 }
 
 fn in_v6(ip: Ipv6Addr, net: u128, len: u32) -> bool {
-    let mask = if len == 0 {
-        0
-    } else {
-        u128::MAX << (128 - len)
-    };
+    let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
     u128::from(ip) & mask == net & mask
 }
 
@@ -106,12 +102,7 @@ mod tests {
     #[test]
     fn the_addresses_of_the_original_runs() {
         assert_eq!(class("127.0.0.1"), Some(PRIVATE));
-        for public in [
-            "117.222.175.180",
-            "13.68.207.73",
-            "40.88.6.7",
-            "115.97.93.214",
-        ] {
+        for public in ["117.222.175.180", "13.68.207.73", "40.88.6.7", "115.97.93.214"] {
             assert_eq!(class(public), None, "{public}");
         }
     }

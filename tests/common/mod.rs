@@ -3,16 +3,14 @@
 
 pub mod mmdb_writer;
 
-use geotracker::geo::mmdb::MmdbGeolocator;
-use geotracker::geo::Geolocator;
-use geotracker::protocol::{Request, Timeouts};
-use geotracker::router::{Router, RouterConfig, RouterHandle, RouterReport};
-use geotracker::server::{Server, ServerConfig, ServerHandle, ServerReport};
-use geotracker::shutdown::Shutdown;
+use geotracker::geo::{Geolocator, MmdbGeolocator};
+use geotracker::{Limits, Output, Request, Router, RouterConfig, RouterReport};
+use geotracker::{Server, ServerConfig, ServerReport, Shutdown};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// The pool base used by every test: the original's address.
@@ -40,18 +38,51 @@ pub fn temp_dir(name: &str) -> PathBuf {
 }
 
 /// Timeouts for tests: short enough that a bug fails the test instead of hanging it.
-pub fn test_timeouts() -> Timeouts {
-    Timeouts {
-        connect: Duration::from_secs(2),
-        read: Duration::from_secs(20),
-        write: Duration::from_secs(5),
+pub fn test_limits() -> Limits {
+    Limits {
+        connect_timeout: Duration::from_secs(2),
+        read_timeout: Duration::from_secs(20),
+        write_timeout: Duration::from_secs(5),
+        ..Limits::default()
     }
 }
 
-/// Asks the router at `router` like the client example does, with the test timeouts.
+/// How long a test client waits for its whole answer.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Asks the router at `router` like the client example does.
 pub fn ask(router: SocketAddr, request: Request) -> geotracker::client::Answer {
-    geotracker::client::ask(router, request, &test_timeouts(), |_| {})
+    geotracker::client::ask(router, request, CLIENT_TIMEOUT, |_| {})
         .expect("an answer from the router")
+}
+
+/// A router or server running on a thread of its own.
+pub struct Running<R> {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    thread: JoinHandle<R>,
+}
+
+impl<R> Running<R> {
+    /// Waits for it to stop (after its shutdown is requested) and returns its report.
+    pub fn join(self) -> std::thread::Result<R> {
+        self.thread.join()
+    }
+}
+
+/// Runs `router` on a thread named `router`.
+pub fn spawn_router(router: Router) -> Running<RouterReport> {
+    let addr = router.local_addr().expect("the router's address");
+    let thread = std::thread::Builder::new().name("router".into()).spawn(move || router.run());
+    Running { addr, thread: thread.expect("start the router's thread") }
+}
+
+/// Runs `server` on a thread named `server-<port>`.
+pub fn spawn_server(server: Server) -> Running<ServerReport> {
+    let addr = server.local_addr().expect("the server's address");
+    let name = format!("server-{}", addr.port());
+    let thread = std::thread::Builder::new().name(name).spawn(move || server.run());
+    Running { addr, thread: thread.expect("start the server's thread") }
 }
 
 /// A router with four in-process servers on free ports, the bundled database, quiet.
@@ -61,8 +92,8 @@ pub struct System {
     /// Stops the router; the servers stop after it, as in the router example.
     pub shutdown: Arc<Shutdown>,
     servers_shutdown: Arc<Shutdown>,
-    router: RouterHandle,
-    servers: Vec<ServerHandle>,
+    router: Running<RouterReport>,
+    servers: Vec<Running<ServerReport>>,
 }
 
 impl System {
@@ -77,12 +108,13 @@ impl System {
         let geo: Arc<dyn Geolocator> = Arc::new(MmdbGeolocator::bundled().expect("bundled db"));
         let mut servers = Vec::new();
         for _ in 0..4 {
-            let mut config = ServerConfig::new(any_port(), PUBLIC_IP);
-            config.quiet = true;
-            config.timeouts = test_timeouts();
-            let server = Server::bind(config, Arc::clone(&geo), Arc::clone(&servers_shutdown))
+            let mut config = ServerConfig::new(any_port());
+            config.public_ip = Some(PUBLIC_IP);
+            config.output = Output::Nothing;
+            config.limits = test_limits();
+            let server = Server::bind_with(config, Arc::clone(&geo), Arc::clone(&servers_shutdown))
                 .expect("bind a server");
-            servers.push(server.spawn().expect("start a server"));
+            servers.push(spawn_server(server));
         }
         let server_addrs: Vec<SocketAddr> = servers.iter().map(|s| s.addr).collect();
         let (router, shutdown) = start_router_with(server_addrs.clone(), adjust);
@@ -128,18 +160,19 @@ where
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
-            let mut reader = geotracker::protocol::LineReader::new(&stream);
-            let line = reader
-                .read_line(geotracker::protocol::MAX_REQUEST_LINE)
-                .unwrap_or_default();
+            let mut reader = geotracker::LineReader::new(&stream);
+            let line = reader.read_line(geotracker::MAX_REQUEST_LINE).unwrap_or_default();
             handle(stream, line);
         }
     });
     addr
 }
 
-/// A router over `servers` (quiet, test timeouts, no log), already running.
-pub fn start_router(servers: Vec<SocketAddr>, hold: Duration) -> (RouterHandle, Arc<Shutdown>) {
+/// A router over `servers` (silent, test timeouts, no log), already running.
+pub fn start_router(
+    servers: Vec<SocketAddr>,
+    hold: Duration,
+) -> (Running<RouterReport>, Arc<Shutdown>) {
     start_router_with(servers, |config| config.hold = hold)
 }
 
@@ -147,28 +180,22 @@ pub fn start_router(servers: Vec<SocketAddr>, hold: Duration) -> (RouterHandle, 
 pub fn start_router_with(
     servers: Vec<SocketAddr>,
     adjust: impl FnOnce(&mut RouterConfig),
-) -> (RouterHandle, Arc<Shutdown>) {
+) -> (Running<RouterReport>, Arc<Shutdown>) {
     let shutdown = Shutdown::new();
     let mut config = RouterConfig::new(any_port(), servers);
-    config.quiet = true;
-    config.timeouts = test_timeouts();
+    config.output = Output::Nothing;
+    config.limits = test_limits();
     adjust(&mut config);
-    let router = Router::bind(config, Arc::clone(&shutdown))
-        .expect("bind the router")
-        .spawn()
-        .expect("start the router");
-    (router, shutdown)
+    let router = Router::bind(config, Arc::clone(&shutdown)).expect("bind the router");
+    (spawn_router(router), shutdown)
 }
 
 /// The example program `name` that `cargo test` built beside the test binaries.
 pub fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     // target/<profile>/deps/<test>-<hash> -> target/<profile>/examples/<name>
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("the target folder")
-        .join("examples");
+    let dir =
+        exe.parent().and_then(|deps| deps.parent()).expect("the target folder").join("examples");
     let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.exists(),
@@ -213,18 +240,17 @@ impl Rng {
     }
 }
 
-/// A server on a free port (quiet, test timeouts, no log, the bundled database), with `adjust`
+/// A server on a free port (silent, test timeouts, no log, the bundled database), with `adjust`
 /// changing the configuration first; already running.
-pub fn start_server_with(adjust: impl FnOnce(&mut ServerConfig)) -> (ServerHandle, Arc<Shutdown>) {
+pub fn start_server_with(
+    adjust: impl FnOnce(&mut ServerConfig),
+) -> (Running<ServerReport>, Arc<Shutdown>) {
     let shutdown = Shutdown::new();
-    let mut config = ServerConfig::new(any_port(), PUBLIC_IP);
-    config.quiet = true;
-    config.timeouts = test_timeouts();
+    let mut config = ServerConfig::new(any_port());
+    config.public_ip = Some(PUBLIC_IP);
+    config.output = Output::Nothing;
+    config.limits = test_limits();
     adjust(&mut config);
-    let geo = Arc::new(MmdbGeolocator::bundled().expect("bundled db"));
-    let server = Server::bind(config, geo, Arc::clone(&shutdown))
-        .expect("bind a server")
-        .spawn()
-        .expect("start a server");
-    (server, shutdown)
+    let server = Server::bind(config, Arc::clone(&shutdown)).expect("bind a server");
+    (spawn_server(server), shutdown)
 }

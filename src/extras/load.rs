@@ -1,19 +1,111 @@
-//! The client's load mode: many clients asking in a loop, so that a student can measure their
-//! own router (`cargo run --release --example client -- --load --clients 16 --secs 5`).
+//! Many clients at once: the client's `--clients N` and `--load` modes.
 //!
-//! Each of `clients` threads asks, waits for the answer, and asks again ("closed loop"), for
-//! `duration`. The report gives answers per second, latency percentiles (from connecting to
-//! having the whole answer, queueing included), the errors by kind, and how many answers each
-//! slot gave, which shows the semaphore handing out the lowest free slot first.
+//! `--clients N` ([`burst`]) starts N clients together, so that they really compete for the
+//! four slots, and prints a row per answer in the order the answers come: the clients that
+//! waited in the queue come last.
+//!
+//! `--load` ([`run`]) measures the router
+//! (`cargo run --release --example client -- --load --clients 16 --secs 5`): each of `clients`
+//! threads asks, waits for the answer and asks again ("closed loop") for `duration`. The report
+//! gives answers per second, latency percentiles (from connecting to having the whole answer,
+//! queueing included), the errors by kind, and how many answers each slot gave, which shows the
+//! semaphore handing out the lowest free slot first.
 
-use crate::client::{self, ClientError};
-use crate::protocol::{Request, Timeouts};
+use crate::args::ClientConfig;
+use crate::client::{self, Answer};
+use crate::protocol::Request;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
+
+/// The client example's `--clients N` (N > 1) or `--load`; returns the exit code: 0, or 1 if
+/// a client got no answer or the threads could not be started.
+pub fn from_command_line(config: &ClientConfig) -> u8 {
+    let Some(duration) = config.load else {
+        return burst(config);
+    };
+    let (router, clients) = (config.router, config.clients);
+    let secs = duration.as_secs_f64();
+    crate::print_line(format_args!(
+        "load: {clients} clients asking {router} in a loop for {secs:.1} s"
+    ));
+    let load =
+        LoadConfig { router, clients, duration, request: config.request, timeout: config.timeout };
+    match run(&load) {
+        Ok(report) => {
+            crate::print_line(format_args!("{report}"));
+            0
+        }
+        Err(e) => {
+            eprintln!("client: cannot start the load threads: {e}");
+            1
+        }
+    }
+}
+
+/// `config.clients` clients at once, a row each (or the raw line with `--json`).
+fn burst(config: &ClientConfig) -> u8 {
+    let (router, request, timeout, n) =
+        (config.router, config.request, config.timeout, config.clients);
+    // Every client waits here until all are ready, so that they connect together.
+    let start = Arc::new(Barrier::new(n));
+    let (done, answers) = mpsc::channel::<(usize, std::io::Result<Answer>)>();
+    for k in 1..=n {
+        let (start, done) = (Arc::clone(&start), done.clone());
+        let spawned = thread::Builder::new().name(format!("client-{k}")).spawn(move || {
+            start.wait();
+            let _ = done.send((k, client::ask(router, request, timeout, |_| {})));
+        });
+        if let Err(e) = spawned {
+            eprintln!("client: cannot start client thread {k}: {e}");
+            return 1;
+        }
+    }
+    drop(done);
+    if !config.json {
+        crate::print_line(format_args!(
+            "{:>6}  {:<7}  {:>4}  {:>5}  {:>9}  {:>8}  {:<15}  place",
+            "client", "status", "slot", "queue", "waited_ms", "total_ms", "query"
+        ));
+    }
+    let mut failed = 0;
+    for (k, answer) in answers {
+        match answer {
+            Ok(answer) if config.json => crate::print_line(format_args!("{}", answer.raw)),
+            Ok(answer) => crate::print_line(format_args!("{}", row(k, &answer))),
+            Err(e) => {
+                failed += 1;
+                eprintln!("client {k}: {e}");
+            }
+        }
+    }
+    if failed > 0 {
+        eprintln!("client: {failed} of {n} clients got no answer");
+    }
+    u8::from(failed > 0)
+}
+
+/// One row of [`burst`]'s table.
+fn row(k: usize, answer: &Answer) -> String {
+    let r = &answer.reply;
+    let (slot, waited) = match &r.router {
+        Some(s) => (s.slot.to_string(), s.waited_ms.to_string()),
+        None => ("-".into(), "-".into()),
+    };
+    let queue = answer.queued_at.map_or("-".to_string(), |p| p.to_string());
+    let place = match (&r.location, &r.message) {
+        (Some(l), _) => format!("{}, {}, {}", l.city, l.region_name, l.country),
+        (None, Some(m)) => m.clone(),
+        (None, None) => String::new(),
+    };
+    let (status, total, query) = (&r.status, answer.elapsed.as_millis(), &r.query);
+    format!(
+        "{k:>6}  {status:<7}  {slot:>4}  {queue:>5}  {waited:>9}  {total:>8}  {query:<15}  {place}"
+    )
+}
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -26,8 +118,8 @@ pub struct LoadConfig {
     pub duration: Duration,
     /// What each client asks.
     pub request: Request,
-    /// Socket timeouts of each client.
-    pub timeouts: Timeouts,
+    /// Longest wait for each answer.
+    pub timeout: Duration,
 }
 
 /// What one client thread saw.
@@ -100,18 +192,10 @@ impl fmt::Display for LoadReport {
             ms(self.percentile(0.99)),
             ms(self.latencies.last().copied().unwrap_or_default())
         )?;
-        let slots: Vec<String> = self
-            .by_slot
-            .iter()
-            .map(|(slot, n)| format!("{slot}: {n}"))
-            .collect();
+        let slots: Vec<String> =
+            self.by_slot.iter().map(|(slot, n)| format!("{slot}: {n}")).collect();
         writeln!(f, "answers per slot: {}", slots.join(", "))?;
-        writeln!(
-            f,
-            "waited in the queue first: {} of {}",
-            self.queued,
-            self.latencies.len()
-        )?;
+        writeln!(f, "waited in the queue first: {} of {}", self.queued, self.latencies.len())?;
         for (kind, n) in &self.errors {
             writeln!(f, "error {kind}: {n}")?;
         }
@@ -132,13 +216,15 @@ fn refusal_kind(message: Option<&str>) -> String {
     }
 }
 
-/// A short name for the kind of a failed request.
-fn error_kind(e: &ClientError) -> String {
-    match e {
-        ClientError::Connect(_, _) => "connect".to_string(),
-        ClientError::Send(_) => "send".to_string(),
-        ClientError::Receive(e) => format!("receive: {e}"),
-        ClientError::BadReply(_, _) => "not a reply".to_string(),
+/// A short name for the kind of a failed request: what its message begins with.
+fn error_kind(e: &std::io::Error) -> String {
+    let message = e.to_string();
+    match ["cannot reach", "cannot send", "not an answer"]
+        .into_iter()
+        .find(|k| message.starts_with(k))
+    {
+        Some(kind) => kind.to_string(),
+        None => message,
     }
 }
 
@@ -153,13 +239,11 @@ pub fn run(config: &LoadConfig) -> std::io::Result<LoadReport> {
     for n in 0..clients {
         let (go_tx, go_rx) = mpsc::channel::<Instant>();
         let (done, config) = (done.clone(), config.clone());
-        let t = thread::Builder::new()
-            .name(format!("load-{n}"))
-            .spawn(move || {
-                if let Ok(deadline) = go_rx.recv() {
-                    let _ = done.send(ask_until(&config, deadline));
-                }
-            })?;
+        let t = thread::Builder::new().name(format!("load-{n}")).spawn(move || {
+            if let Ok(deadline) = go_rx.recv() {
+                let _ = done.send(ask_until(&config, deadline));
+            }
+        })?;
         threads.push(t);
         go.push(go_tx);
     }
@@ -169,10 +253,7 @@ pub fn run(config: &LoadConfig) -> std::io::Result<LoadReport> {
     for go_tx in go {
         let _ = go_tx.send(deadline);
     }
-    let mut report = LoadReport {
-        clients,
-        ..LoadReport::default()
-    };
+    let mut report = LoadReport { clients, ..LoadReport::default() };
     for tally in tallies {
         report.latencies.extend(tally.latencies);
         report.queued += tally.queued;
@@ -196,9 +277,7 @@ fn ask_until(config: &LoadConfig, deadline: Instant) -> Tally {
     let mut tally = Tally::default();
     while Instant::now() < deadline {
         let mut queued = false;
-        match client::ask(config.router, config.request, &config.timeouts, |_| {
-            queued = true
-        }) {
+        match client::ask(config.router, config.request, config.timeout, |_| queued = true) {
             Ok(answer) => match (&answer.reply.router, answer.reply.message.as_deref()) {
                 // A server's answer (a "not in database" one too) through a slot.
                 (Some(served), message) if !message.is_some_and(|m| m.starts_with(NO_SERVER)) => {

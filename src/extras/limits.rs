@@ -1,0 +1,117 @@
+//! Timeouts and caps: what a router or server takes on, and for how long.
+//!
+//! The original waited for ever on every socket and started a thread for every connection.
+//! Here every socket has timeouts, and past `--max-clients` connections at once a newcomer is
+//! told "router busy" (or "server busy") at once, on the accepting thread, instead of getting a
+//! thread of its own. At a stop, the connections that completed their handshake but were not
+//! accepted yet (they wait in the kernel's listen backlog) are told "router shutting down"
+//! instead of being reset.
+
+use crate::protocol;
+use crate::reply::Reply;
+use std::io;
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+
+/// Timeouts and caps of a router or server (`--connect-timeout`, `--read-timeout`,
+/// `--write-timeout`, `--max-clients`, `--table-limit`; the router's `--queue-timeout` and
+/// `--backoff-secs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest wait for a connection to a server (default 3 s).
+    pub connect_timeout: Duration,
+    /// Longest wait for a whole request line, or a server's whole answer (default 10 s).
+    pub read_timeout: Duration,
+    /// Longest wait for a line to be sent (default 10 s).
+    pub write_timeout: Duration,
+    /// Most connections served at once (default 2000: far more than a class, far fewer than
+    /// the threads or file descriptors a laptop runs out of).
+    pub max_clients: usize,
+    /// Most rows an IP table keeps in memory (default 100,000); see `table_limit.rs`.
+    pub table_limit: usize,
+    /// Longest wait in the router's queue for a slot; `None` (the default) waits, as the
+    /// original did.
+    pub queue_timeout: Option<Duration>,
+    /// How long the slot of a server that failed is out of service (default 5 s); see
+    /// `failover.rs`.
+    pub backoff: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            connect_timeout: Duration::from_secs(3),
+            read_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            max_clients: 2000,
+            table_limit: 100_000,
+            queue_timeout: None,
+            backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Limits {
+    /// Sets the write timeout of `stream`. (The read timeout is set before each read, by the
+    /// deadline in `deadline.rs`.)
+    pub(crate) fn apply_write_timeout(&self, stream: &TcpStream) -> io::Result<()> {
+        stream.set_write_timeout(Some(self.write_timeout))
+    }
+}
+
+/// After `accept()` failed (out of file descriptors, say): reports it and breathes 10 ms, so
+/// that the loop does not spin, then the loop goes on.
+pub(crate) fn after_accept_error(who: &str, e: io::Error, out: crate::Output) {
+    out.warn(format_args!("{who}: accept failed: {e}"));
+    std::thread::sleep(Duration::from_millis(10));
+}
+
+/// True if `in_flight` connections are the most allowed: `stream` has then been told
+/// `"<kind> busy"` and closed, and gets no thread.
+pub(crate) fn turned_away_when_busy(
+    kind: &str,
+    stream: &TcpStream,
+    in_flight: usize,
+    limits: &Limits,
+) -> bool {
+    let busy = in_flight >= limits.max_clients;
+    if busy {
+        refuse(stream, &format!("{kind} busy"), limits);
+    }
+    busy
+}
+
+/// At a stop: tells the connection the loop just accepted, and each one still waiting in the
+/// listen backlog, `"<kind> shutting down"`.
+pub(crate) fn answer_at_stop(
+    kind: &str,
+    listener: &TcpListener,
+    accepted: io::Result<(TcpStream, std::net::SocketAddr)>,
+    limits: &Limits,
+) {
+    let message = format!("{kind} shutting down");
+    if let Ok((stream, _)) = accepted {
+        refuse(&stream, &message, limits);
+    }
+    if listener.set_nonblocking(true).is_err() {
+        return;
+    }
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                // An accepted socket may inherit non-blocking mode on some platforms.
+                let _ = stream.set_nonblocking(false);
+                refuse(&stream, &message, limits);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // WouldBlock: the backlog is empty.
+            Err(_) => return,
+        }
+    }
+}
+
+/// Sends the one-line `fail` reply `message`; a peer that does not read it is not waited for.
+fn refuse(stream: &TcpStream, message: &str, limits: &Limits) {
+    let _ = limits.apply_write_timeout(stream);
+    let _ = protocol::write_line(stream, &Reply::fail("", message));
+}

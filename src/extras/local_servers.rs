@@ -1,0 +1,84 @@
+//! The four servers that `cargo run --example router` starts in its own process, so that one
+//! command runs the whole system; the original ran them on four VMs, as `--servers` still
+//! does. They share one geolocation source, and they stop after the router has served the
+//! clients still in its queue, so that those are answered by running servers.
+
+use super::startup::{ServerConfig, ServerReport, Servers, StartError};
+use crate::geo::public_ip;
+use crate::signal::Shutdown;
+use crate::Server;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+
+/// The in-process servers while they run; none with `--servers`.
+pub(crate) struct LocalServers {
+    /// Each server's accept loop, on a thread named `server-<port>`.
+    handles: Vec<JoinHandle<ServerReport>>,
+    /// Their shutdown: requested after the router's stop, hurried with the router's.
+    shutdown: Arc<Shutdown>,
+}
+
+/// If `servers` asks for in-process servers, starts them and replaces `servers` with their
+/// addresses. The router's socket is bound before this, so a router that cannot listen
+/// starts (and leaves the logs of) no server.
+pub(crate) fn start(servers: &mut Servers) -> Result<LocalServers, StartError> {
+    // Their own shutdown: the router's stop must not stop them before its queue is served.
+    let shutdown = Shutdown::new();
+    let Servers::InProcess { first_port, config } = servers else {
+        let handles = Vec::new();
+        return Ok(LocalServers { handles, shutdown });
+    };
+    let in_process = |e: String| StartError(format!("router: in-process {e}"));
+    let geo = config.geo.open().map_err(|e| StartError(format!("router: {e}")))?;
+    let public = public_ip::resolve(config.public_ip);
+    let mut bound = Vec::new();
+    for i in 0..4 {
+        let port = if *first_port == 0 { 0 } else { *first_port + i };
+        let config = ServerConfig {
+            bind: SocketAddr::new(config.bind.ip(), port),
+            public_ip: Some(public.addr),
+            ..(**config).clone()
+        };
+        let server = Server::bind_with(config, Arc::clone(&geo), Arc::clone(&shutdown));
+        bound.push(server.map_err(|e| in_process(e.0))?);
+    }
+    config.output.notice(format_args!("servers: NAT pool starts at {public}"));
+    config.output.notice(format_args!("servers: geolocation source: {}", geo.name()));
+    let mut addrs = Vec::new();
+    let mut handles = Vec::new();
+    for server in bound {
+        let addr = server.local_addr().map_err(|e| in_process(format!("server: {e}")))?;
+        // The server's accept loop.
+        let spawned = thread::Builder::new()
+            .name(format!("server-{}", addr.port()))
+            .spawn(move || server.run());
+        let handle = spawned.map_err(|e| {
+            shutdown.request();
+            in_process(format!("server: cannot start its thread: {e}"))
+        })?;
+        addrs.push(addr);
+        handles.push(handle);
+    }
+    *servers = Servers::At(addrs);
+    Ok(LocalServers { handles, shutdown })
+}
+
+impl LocalServers {
+    /// Stops the servers once the router has stopped, and returns their reports. A server
+    /// whose thread panicked wrote no log, and its report says so.
+    pub(crate) fn stop(self, hurried: bool) -> Vec<ServerReport> {
+        self.shutdown.request();
+        if hurried {
+            self.shutdown.hurry();
+        }
+        let report = |handle: JoinHandle<ServerReport>| {
+            handle.join().unwrap_or_else(|_| ServerReport {
+                table: Vec::new(),
+                log: Some(Err(std::io::Error::other("a server thread panicked; no log written"))),
+                hurried,
+            })
+        };
+        self.handles.into_iter().map(report).collect()
+    }
+}

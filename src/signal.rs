@@ -1,0 +1,255 @@
+//! Ctrl-C: the signal handler and everything that follows from it (the original's `handler`).
+//!
+//! CPython ran the original's `handler` in the main thread between two bytecodes: it printed the
+//! table, rewrote `sample.json` and called `sys.exit()` while other threads still served
+//! clients. A real signal handler interrupts a thread at any instruction (inside `malloc`, say,
+//! or holding a lock), so it may only do async-signal-safe things. Ours does one:
+//!
+//! 1. **The flag.** [`Shutdown::on_ctrl_c`] has signal-hook store `true` into an `AtomicBool`
+//!    on SIGINT (Ctrl-C) or SIGTERM. Nothing else runs inside the handler.
+//! 2. **Who watches it.** The thread `signal-watcher` looks at the flag every 50 ms and takes it
+//!    back to `false` (two signals within one look count as one); the first calls `request`.
+//! 3. **What stops.** [`Shutdown::request`] wakes the threads in [`Shutdown::sleep`] (the
+//!    router's hold) and connects once to each listening socket, so that `accept()` returns;
+//!    each accept loop stops and waits for the connections it is serving (at most 5 s).
+//! 4. **The dump.** Router and servers print their tables and append them to their JSON logs
+//!    ([`dump`]); the exit code is 0, or 1 if a log could not be written.
+//! 5. **A second Ctrl-C** ([`Shutdown::hurry`]): nobody waits for the connections still being
+//!    served, the tables are written as they are, and the exit code is 130 (128 + SIGINT). A
+//!    third exits at once, writing nothing (signal-hook's `register_conditional_shutdown`).
+
+use crate::iplog::{self, Appended};
+use crate::Output;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+use std::{io, path::Path, thread};
+
+/// The longest a stopping router or server waits for the connections it is still serving.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
+/// The exit code after a second Ctrl-C.
+pub const HURRIED_EXIT_CODE: u8 = 130;
+
+/// A shared "please stop" for a router or a server, and all their threads.
+pub struct Shutdown {
+    /// The stage, the connections being served and the sockets to wake, under one lock.
+    state: Mutex<State>,
+    /// Signalled when the stage changes, and when the last connection ends during a stop.
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    stage: Stage,
+    /// Connections being served: one per live [`InFlight`].
+    in_flight: usize,
+    /// Listening sockets whose `accept()` must be woken.
+    listeners: Vec<SocketAddr>,
+}
+
+#[derive(Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Stage {
+    #[default]
+    Running,
+    Stopping,
+    Hurrying,
+}
+
+/// One connection being served; dropping it (in a panic too) counts it out.
+pub(crate) struct InFlight(Arc<Shutdown>);
+
+impl Shutdown {
+    /// A shutdown that only [`Shutdown::request`] starts.
+    pub fn new() -> Arc<Shutdown> {
+        Arc::new(Shutdown { state: Mutex::new(State::default()), changed: Condvar::new() })
+    }
+
+    /// A shutdown that Ctrl-C (SIGINT) and SIGTERM start, watched by `signal-watcher`.
+    pub fn on_ctrl_c() -> io::Result<Arc<Shutdown>> {
+        let (shutdown, signalled) = (Shutdown::new(), Arc::new(AtomicBool::new(false)));
+        let third_exits = Arc::new(AtomicBool::new(false));
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            // Registered first, so it runs first: once armed, the handler ends the process.
+            let exit = HURRIED_EXIT_CODE.into();
+            signal_hook::flag::register_conditional_shutdown(signal, exit, third_exits.clone())?;
+            // The handler: it stores `true`, and does nothing else.
+            signal_hook::flag::register(signal, Arc::clone(&signalled))?;
+        }
+        let watched = Arc::clone(&shutdown);
+        // The watcher: turns the first signal into a stop, the second into a hurry.
+        thread::Builder::new().name("signal-watcher".into()).spawn(move || loop {
+            thread::sleep(Duration::from_millis(50));
+            if !signalled.swap(false, Ordering::SeqCst) {
+                continue;
+            }
+            if !watched.is_requested() {
+                crate::print_line(format_args!("stopping: serving the clients already in, then writing the IP tables (Ctrl-C again to stop at once)"));
+                watched.request();
+            } else {
+                crate::print_line(format_args!("stopping at once: writing the IP tables as they are (Ctrl-C again to exit without them)"));
+                third_exits.store(true, Ordering::SeqCst);
+                watched.hurry();
+            }
+        })?;
+        Ok(shutdown)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding this lock: two counts and a list.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stop accepting, finish the connections being served, then write the tables.
+    pub fn request(&self) {
+        self.advance(Stage::Stopping);
+    }
+
+    /// Stop at once: [`Shutdown::request`], without waiting for connections being served.
+    pub fn hurry(&self) {
+        self.advance(Stage::Hurrying);
+    }
+
+    fn advance(&self, to: Stage) {
+        let mut state = self.lock();
+        if state.stage >= to {
+            return;
+        }
+        state.stage = to;
+        let listeners = state.listeners.clone();
+        drop(state);
+        // Wake the sleepers in `sleep` and the thread waiting in `drain`.
+        self.changed.notify_all();
+        for mut addr in listeners {
+            // A connection makes a blocked `accept()` return; the loop then sees the stop. A
+            // socket listening on 0.0.0.0 (or [::]) is reached on the loopback address.
+            let loopback = [IpAddr::from(Ipv4Addr::LOCALHOST), Ipv6Addr::LOCALHOST.into()];
+            if addr.ip().is_unspecified() {
+                addr.set_ip(loopback[usize::from(addr.is_ipv6())]);
+            }
+            let _ = TcpStream::connect_timeout(&addr, Duration::from_millis(500));
+        }
+    }
+
+    /// True once a stop was requested.
+    pub fn is_requested(&self) -> bool {
+        self.lock().stage >= Stage::Stopping
+    }
+
+    /// True once a second Ctrl-C (or [`Shutdown::hurry`]) asked to stop at once.
+    pub fn was_hurried(&self) -> bool {
+        self.lock().stage == Stage::Hurrying
+    }
+
+    /// Sleeps for `duration`, or less if a stop is requested meanwhile.
+    pub fn sleep(&self, duration: Duration) {
+        let deadline = Instant::now() + duration;
+        let mut state = self.lock();
+        while state.stage == Stage::Running && Instant::now() < deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            // Asleep with the lock released; `advance` takes it to change the stage.
+            state =
+                self.changed.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
+        }
+    }
+
+    /// Registers a listening socket to wake at the stop. False if the stop came already.
+    pub(crate) fn watch_listener(&self, addr: SocketAddr) -> bool {
+        let mut state = self.lock();
+        state.listeners.push(addr);
+        state.stage == Stage::Running
+    }
+
+    /// Counts one more connection in, until the guard it returns is dropped.
+    pub(crate) fn enter(self: &Arc<Self>) -> InFlight {
+        self.lock().in_flight += 1;
+        InFlight(Arc::clone(self))
+    }
+
+    /// How many connections are being served now.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.lock().in_flight
+    }
+
+    /// Waits until no connection is being served, `limit` has passed or the stop is hurried;
+    /// returns how many connections were still being served.
+    pub(crate) fn drain(&self, limit: Duration) -> usize {
+        let busy = |s: &mut State| s.in_flight > 0 && s.stage != Stage::Hurrying;
+        let state = self.changed.wait_timeout_while(self.lock(), limit, busy);
+        state.unwrap_or_else(PoisonError::into_inner).0.in_flight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.in_flight -= 1;
+        if state.in_flight == 0 && state.stage != Stage::Running {
+            // The last connection of a stopping program: wake the thread in `drain`.
+            self.0.changed.notify_all();
+        }
+    }
+}
+
+/// The last step of a stop, what the original's `handler` did: prints the rows still in memory
+/// as the IP table of `who`, and appends them to the log at `log` (if any) as a new run.
+/// Returns the rows, and what happened to the log.
+pub fn dump<R: std::fmt::Display + serde::Serialize>(
+    who: &str,
+    out: Output,
+    log: Option<&Path>,
+    rows: Vec<R>,
+) -> (Vec<R>, Option<io::Result<Appended>>) {
+    out.notice(format_args!("{}", crate::iptable::format_table(who, &rows)));
+    let written = log.map(|path| iplog::append_run(path, &rows));
+    match &written {
+        Some(Ok(Appended { key, rows, moved_aside })) => {
+            if let Some(aside) = moved_aside {
+                out.warn(format_args!(
+                    "{who}: the old log is not a log; kept as {}",
+                    aside.display()
+                ));
+            }
+            out.notice(format_args!("{who}: table written to the log as {key} ({rows} rows)"));
+        }
+        Some(Err(e)) => out.warn(format_args!("{who}: {e}; the log file was left as it was")),
+        None => {}
+    }
+    (rows, written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_cuts_a_sleep_short() {
+        let shutdown = Shutdown::new();
+        let sleeper = Arc::clone(&shutdown);
+        let t = thread::spawn(move || sleeper.sleep(Duration::from_secs(60)));
+        let started = Instant::now();
+        shutdown.request();
+        t.join().unwrap();
+        shutdown.sleep(Duration::from_secs(60)); // No sleep at all after a stop.
+        assert!(started.elapsed() < Duration::from_secs(30), "the sleeps must end early");
+        assert!(shutdown.is_requested() && !shutdown.was_hurried());
+    }
+
+    #[test]
+    fn connections_are_counted_out_even_through_a_panic_and_a_hurry_ends_the_drain() {
+        let shutdown = Shutdown::new();
+        let held = shutdown.enter();
+        let worker = Arc::clone(&shutdown);
+        let t = thread::spawn(move || {
+            let _counted = worker.enter();
+            panic!("a worker that panics still counts itself out");
+        });
+        assert!(t.join().is_err());
+        assert_eq!(shutdown.in_flight(), 1);
+        shutdown.hurry();
+        assert_eq!(shutdown.drain(Duration::from_secs(60)), 1, "a hurry does not wait");
+        drop(held);
+        assert_eq!(shutdown.drain(Duration::from_secs(60)), 0);
+    }
+}
