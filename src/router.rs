@@ -130,20 +130,23 @@ impl Shared {
             Err(failures) => {
                 let why = format!("no server reachable: {}", failures.join("; "));
                 out.progress(format_args!("router: {client}: {why}"));
-                (serde_json::to_string(&Reply::fail(query, why)).unwrap_or_default(), None)
+                let reply = serde_json::to_value(Reply::fail(query, why));
+                (reply.ok().and_then(|r| r.as_object().cloned()).unwrap_or_default(), None)
             }
         };
         let (slot, turn) = permit.as_ref().map_or(first, |p| (p.slot(), p.turn()));
         let waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
         let server = self.servers[slot].to_string();
         let served = Served { slot, server, queue_position: position, waited_ms, turn };
-        if (&stream).write_all(with_router_field(&answer, &served).as_bytes()).is_err() {
+        if (&stream).write_all(with_router_field(answer, &served).as_bytes()).is_err() {
             out.progress(format_args!("router: {client} left before its answer"));
         }
 
         if let Some(permit) = permit {
             // 6. The original's time.sleep(5): the slot stays taken, so that others queue.
-            self.shutdown.sleep(self.hold);
+            if !self.hold.is_zero() {
+                self.shutdown.sleep(self.hold);
+            }
             // 7. Dropping the permit frees the slot and wakes the next client in the queue.
             self.trace.record(client, Step::Released { slot: permit.slot() });
             drop(permit);
@@ -159,10 +162,13 @@ fn send(stream: &TcpStream, reply: &Reply) {
     let _ = protocol::write_line(stream, reply);
 }
 
+/// The fields of an answer, in the order they came.
+type Fields = serde_json::Map<String, serde_json::Value>;
+
 /// One exchange with a server (the original's `serverconnect()`): connect, send the request
-/// line, read the answer line, check that it is a JSON object with a `status`, and return it
-/// as it came. The error says what failed: `cannot connect: ...`, `no reply: ...`, ...
-pub fn ask_server(server: SocketAddr, request: Request, limits: &Limits) -> io::Result<String> {
+/// line, read the answer line, and check that it is a JSON object with a `status`. The error
+/// says what failed: `cannot connect: ...`, `no reply: ...`, `unusable reply: ...`.
+pub fn ask_server(server: SocketAddr, request: Request, limits: &Limits) -> io::Result<Fields> {
     let context =
         |what: &'static str| move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
     let mut stream = TcpStream::connect_timeout(&server, limits.connect_timeout)
@@ -173,20 +179,19 @@ pub fn ask_server(server: SocketAddr, request: Request, limits: &Limits) -> io::
     let answer =
         LineReader::new(deadline::Reader::new(&stream, deadline)).read_line(MAX_REPLY_LINE);
     let answer = answer.map_err(context("no reply"))?;
-    let fields: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&answer).map_err(io::Error::from)?;
+    let unusable =
+        |why| io::Error::new(io::ErrorKind::InvalidData, format!("unusable reply: {why}"));
+    let fields: Fields = serde_json::from_str(&answer).map_err(|e| unusable(e.to_string()))?;
     match fields.get("status").and_then(|status| status.as_str()) {
-        Some(status) if !status.is_empty() => Ok(answer),
-        _ => Err(io::Error::new(io::ErrorKind::InvalidData, "unusable reply: no status")),
+        Some(status) if !status.is_empty() => Ok(fields),
+        _ => Err(unusable("no status".into())),
     }
 }
 
-/// The server's answer, a JSON object, with `"router": served` added as its last field.
-fn with_router_field(answer: &str, served: &Served) -> String {
-    let mut fields: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(answer).unwrap_or_default();
-    fields.insert("router".into(), serde_json::to_value(served).unwrap_or_default());
-    format!("{}\n", serde_json::Value::Object(fields))
+/// The server's answer, with `"router": served` added as its last field, as a line.
+fn with_router_field(mut answer: Fields, served: &Served) -> String {
+    answer.insert("router".into(), serde_json::to_value(served).unwrap_or_default());
+    format!("{}\n", serde_json::Value::Object(answer))
 }
 
 #[cfg(test)]
@@ -206,8 +211,14 @@ mod tests {
         let router = r#""router":{"slot":2,"server":"127.0.0.1:12349","queue_position":0,"waited_ms":7,"turn":9}"#;
         let expected =
             format!(r#"{{"status":"success","extra":{{"a":"}}"}},"query":"8.8.8.8",{router}}}"#);
-        assert_eq!(with_router_field(answer, &served), expected + "\n");
-        let line = with_router_field(r#"{"status":"fail","message":"x","query":""}"#, &served);
+        assert_eq!(
+            with_router_field(serde_json::from_str(answer).unwrap(), &served),
+            expected + "\n"
+        );
+        let line = with_router_field(
+            serde_json::from_str(r#"{"status":"fail","message":"x","query":""}"#).unwrap(),
+            &served,
+        );
         let reply = Reply::from_json(line.trim_end()).unwrap();
         assert_eq!((reply.router, reply.message.as_deref()), (Some(served), Some("x")));
     }

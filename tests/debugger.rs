@@ -35,12 +35,12 @@ fn line_of(path: &str, text: &str) -> String {
 fn rust_gdb_stops_at_the_slot_the_table_and_the_signal_flag_in_named_threads() {
     // A free port for the router, chosen here so that the client knows where to connect.
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let table_push = line_of("src/router.rs", "let row = self.table.push(");
-    let flag_check = line_of("src/shutdown.rs", "watched.pending.swap(false");
+    let table_push = line_of("src/router.rs", "self.table.push(RouterEntry");
+    let flag_check = line_of("src/signal.rs", "signalled.swap(false");
     let gdb = Command::new("rust-gdb")
         .args(["-batch", "-nx"])
         .args(["-ex", "set pagination off", "-ex", "set print thread-events off"])
-        .args(["-ex", "break geotracker::SlotSemaphore::enter"])
+        .args(["-ex", "break geotracker::extras::queue::Queue::enter"])
         .args(["-ex", &format!("break {table_push}")])
         .args(["-ex", "run", "-ex", "info threads", "-ex", "bt 2"])
         .args(["-ex", "continue", "-ex", "bt 1"])
@@ -82,7 +82,7 @@ fn rust_gdb_stops_at_the_slot_the_table_and_the_signal_flag_in_named_threads() {
     println!("{}", stops.join("\n"));
     assert_eq!(stops.len(), 3, "{out}");
     assert!(
-        stops[0].contains(&thread) && stops[0].contains("SlotSemaphore::enter"),
+        stops[0].contains(&thread) && stops[0].contains("Queue::enter"),
         "acquiring a slot, in the client's thread: {out}"
     );
     assert!(

@@ -46,12 +46,12 @@ impl Failover {
 
     /// Asks with `ask(permit)` until a server answers: returns its answer and its permit, or
     /// why no server could answer.
-    pub(crate) fn ask_until_answered(
+    pub(crate) fn ask_until_answered<T>(
         &self,
         first: Permit,
         semaphore: &Arc<Semaphore>,
-        mut ask: impl FnMut(&Permit) -> Result<String, String>,
-    ) -> Result<(String, Permit), Vec<String>> {
+        mut ask: impl FnMut(&Permit) -> Result<T, String>,
+    ) -> Result<(T, Permit), Vec<String>> {
         let (mut permit, mut failures) = (first, Vec::new());
         loop {
             let (slot, server) = (permit.slot(), self.servers[permit.slot()]);
