@@ -136,27 +136,17 @@ pub fn server_with_env(
     args: impl IntoIterator<Item = String>,
     env: &dyn Fn(&str) -> Option<OsString>,
 ) -> Result<ServerConfig, UsageError> {
-    let mut args = Args::new(args);
-    let (mut ip, mut port) = (IpAddr::from([127, 0, 0, 1]), SERVER_PORT);
-    let mut config = ServerConfig::new(SocketAddr::new(ip, port));
-    config.log = LogFile::DefaultIn(PathBuf::from("."));
-    let mut geo = GeoFlags::default();
+    let (mut args, mut common) = (Args::new(args), Common::new(SERVER_PORT));
     while let Some(flag) = args.next() {
-        if geo.take(&flag, &mut args)? || take_limit(&mut config.limits, &flag, &mut args)? {
-            continue;
-        }
-        match flag.as_str() {
-            "--port" => port = args.value(&flag, PORT)?,
-            "--bind" => ip = args.value(&flag, "an IP address")?,
-            "--public-ip" => config.public_ip = Some(args.value(&flag, "an IPv4 address")?),
-            "--log" => config.log = LogFile::At(args.value(&flag, "a file path")?),
-            "--no-log" => config.log = LogFile::None,
-            "--quiet" => config.output = Output::Quiet,
-            other => return Err(UsageError(format!("unknown argument {other:?}"))),
+        if !common.take(&flag, &mut args)? {
+            return Err(UsageError(format!("unknown argument {flag:?}")));
         }
     }
-    config.bind = SocketAddr::new(ip, port);
-    config.geo = geo.choice(env)?;
+    let mut config = ServerConfig::new(SocketAddr::new(common.ip, common.port));
+    config.log = common.log.unwrap_or(LogFile::DefaultIn(PathBuf::from(".")));
+    (config.public_ip, config.limits, config.output) =
+        (common.public_ip, common.limits, common.output);
+    config.geo = common.geo.choice(env)?;
     Ok(config)
 }
 
@@ -170,21 +160,16 @@ pub fn router_with_env(
     args: impl IntoIterator<Item = String>,
     env: &dyn Fn(&str) -> Option<OsString>,
 ) -> Result<RouterConfig, UsageError> {
-    let mut args = Args::new(args);
-    let (mut ip, mut port) = (IpAddr::from([127, 0, 0, 1]), ROUTER_PORT);
-    let mut config = RouterConfig::new(SocketAddr::new(ip, port), Vec::new());
-    let (mut servers, mut first_port) = (None, SERVER_PORT);
-    let (mut log, mut log_dir, mut public_ip) = (None, PathBuf::from("."), None);
-    let mut geo = GeoFlags::default();
+    let (mut args, mut common) = (Args::new(args), Common::new(ROUTER_PORT));
+    let (mut hold, mut trace, mut servers) = (Duration::ZERO, None, None);
+    let (mut first_port, mut log_dir) = (SERVER_PORT, PathBuf::from("."));
     while let Some(flag) = args.next() {
-        if geo.take(&flag, &mut args)? || take_limit(&mut config.limits, &flag, &mut args)? {
+        if common.take(&flag, &mut args)? {
             continue;
         }
         match flag.as_str() {
-            "--port" => port = args.value(&flag, PORT)?,
-            "--bind" => ip = args.value(&flag, "an IP address")?,
             "--hold-secs" => {
-                config.hold = Duration::from_secs(args.value(&flag, "a whole number of seconds")?)
+                hold = Duration::from_secs(args.value(&flag, "a whole number of seconds")?)
             }
             "--servers" => {
                 let list: String = args.value(&flag, "a comma-separated list of ADDR:PORT")?;
@@ -200,33 +185,67 @@ pub fn router_with_env(
                 }
             }
             "--log-dir" => log_dir = args.value(&flag, "a folder")?,
-            "--queue-timeout" => config.limits.queue_timeout = Some(seconds(&flag, &mut args)?),
-            "--backoff-secs" => config.limits.backoff = seconds(&flag, &mut args)?,
-            "--trace" => config.trace = Some(args.value(&flag, "a file path")?),
-            "--log" => log = Some(LogFile::At(args.value(&flag, "a file path")?)),
-            "--no-log" => log = Some(LogFile::None),
-            "--public-ip" => public_ip = Some(args.value(&flag, "an IPv4 address")?),
-            "--quiet" => config.output = Output::Quiet,
+            "--queue-timeout" => common.limits.queue_timeout = Some(seconds(&flag, &mut args)?),
+            "--backoff-secs" => common.limits.backoff = seconds(&flag, &mut args)?,
+            "--trace" => trace = Some(args.value(&flag, "a file path")?),
             other => return Err(UsageError(format!("unknown argument {other:?}"))),
         }
     }
-    config.bind = SocketAddr::new(ip, port);
-    config.log = log.unwrap_or_else(|| LogFile::DefaultIn(log_dir.clone()));
+    let mut config = RouterConfig::new(SocketAddr::new(common.ip, common.port), Vec::new());
+    (config.hold, config.trace, config.limits, config.output) =
+        (hold, trace, common.limits, common.output);
+    config.log = common.log.unwrap_or_else(|| LogFile::DefaultIn(log_dir.clone()));
     config.servers = match servers {
-        Some(_) if public_ip.is_some() || geo.any() => {
+        Some(_) if common.public_ip.is_some() || common.geo.any() => {
             return Err(UsageError("--public-ip and --geo* configure in-process servers; with --servers, give them to each server".into()));
         }
         Some(list) => Servers::At(list),
         None => {
             let mut server = ServerConfig::new(SocketAddr::new([127, 0, 0, 1].into(), 0));
-            server.public_ip = public_ip;
-            server.geo = geo.choice(env)?;
+            (server.public_ip, server.limits, server.output) =
+                (common.public_ip, common.limits, common.output);
+            server.geo = common.geo.choice(env)?;
             server.log = LogFile::DefaultIn(log_dir);
-            (server.limits, server.output) = (config.limits, config.output);
             Servers::InProcess { first_port, config: Box::new(server) }
         }
     };
     Ok(config)
+}
+
+/// The flags that the router and the server share.
+struct Common {
+    ip: IpAddr,
+    port: u16,
+    public_ip: Option<std::net::Ipv4Addr>,
+    log: Option<LogFile>,
+    limits: Limits,
+    output: Output,
+    geo: GeoFlags,
+}
+
+impl Common {
+    fn new(port: u16) -> Common {
+        let (ip, limits, geo) =
+            (IpAddr::from([127, 0, 0, 1]), Limits::default(), GeoFlags::default());
+        Common { ip, port, public_ip: None, log: None, limits, output: Output::Everything, geo }
+    }
+
+    /// Reads one of the shared flags if `flag` is one; `Ok(false)` if it is not.
+    fn take(&mut self, flag: &str, args: &mut Args) -> Result<bool, UsageError> {
+        if self.geo.take(flag, args)? || take_limit(&mut self.limits, flag, args)? {
+            return Ok(true);
+        }
+        match flag {
+            "--port" => self.port = args.value(flag, PORT)?,
+            "--bind" => self.ip = args.value(flag, "an IP address")?,
+            "--public-ip" => self.public_ip = Some(args.value(flag, "an IPv4 address")?),
+            "--log" => self.log = Some(LogFile::At(args.value(flag, "a file path")?)),
+            "--no-log" => self.log = Some(LogFile::None),
+            "--quiet" => self.output = Output::Quiet,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
 }
 
 /// The client's command line.
