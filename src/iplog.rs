@@ -14,7 +14,6 @@
 //! holds all the old runs or all the new ones. A file that is not a log is kept aside.
 
 use crate::extras::python_json;
-use parking_lot::Mutex;
 use serde::{ser::SerializeMap, ser::Serializer, Serialize};
 use serde_json::value::RawValue;
 use std::fs::{self, File, OpenOptions};
@@ -33,18 +32,18 @@ pub struct Appended {
     pub moved_aside: Option<PathBuf>,
 }
 
-/// One writer at a time in this process: two runs written at once (a router's and a full
-/// table's, say) would both read the old file, and one would be lost.
-static WRITING: Mutex<()> = Mutex::new(());
-
 /// Appends `rows` to the log at `path` as a new `"IP-Login-N"` run. After an error the old
 /// file is as it was, and the error names the file.
 pub fn append_run<R: Serialize>(path: &Path, rows: &[R]) -> io::Result<Appended> {
     let failed = |doing: &str, e: io::Error| {
         io::Error::new(e.kind(), format!("cannot {doing} {}: {e}", path.display()))
     };
-    // Held across the file I/O: only log writers wait for it.
-    let _writing = WRITING.lock();
+    // One writer at a time, threads and processes alike (two routers stopping in one folder):
+    // two writers would both read the old file, and one run would be lost. The lock is on a
+    // file beside the log, because the log itself is replaced; it is released when dropped.
+    let lock = OpenOptions::new().create(true).truncate(false).write(true).open(lock_path(path)?);
+    let _writing =
+        lock.and_then(|lock| lock.lock().map(|()| lock)).map_err(|e| failed("lock", e))?;
     let (old, moved_aside) = match fs::read(path).map(|bytes| read_log(&bytes)) {
         Ok(Some(old)) => (old, None),
         Err(e) if e.kind() == io::ErrorKind::NotFound => ((0, Vec::new()), None),
@@ -119,6 +118,12 @@ fn move_aside(path: &Path) -> io::Result<PathBuf> {
         .unwrap_or_default();
     fs::rename(path, &aside)?;
     Ok(aside)
+}
+
+/// `.<name>.lock` beside the log at `path`.
+fn lock_path(path: &Path) -> io::Result<PathBuf> {
+    let name = path.file_name().ok_or_else(|| io::Error::other("the path names no file"))?;
+    Ok(path.with_file_name(format!(".{}.lock", name.to_string_lossy())))
 }
 
 /// Replaces the file at `path` with `bytes`: a crash at any moment leaves the old file or the

@@ -36,8 +36,8 @@ mod semaphore;
 mod server;
 mod signal;
 
+pub use extras::startup::{default_log_name, ServerConfig, ServerReport, ROUTER_PORT, SERVER_PORT};
 pub use extras::startup::{LogFile, RouterConfig, RouterReport, Servers, StartError};
-pub use extras::startup::{ServerConfig, ServerReport, ROUTER_PORT, SERVER_PORT};
 pub use extras::{args, load, queue::Admission, queue::Place, queue::Queue, Limits};
 pub use iplog::{append_run, Appended};
 pub use iptable::{IpTable, RouterEntry};

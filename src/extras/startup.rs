@@ -19,7 +19,7 @@ use crate::nat::{NatEntry, NatTable};
 use crate::signal::{Shutdown, HURRIED_EXIT_CODE};
 use crate::{router, server, Output, Router, Server};
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,7 +72,8 @@ pub struct RouterConfig {
     pub servers: Servers,
     /// How long a client keeps its slot after its answer was sent (`--hold-secs`).
     pub hold: Duration,
-    /// The JSON log the table is appended to (default `geotracker-router.json`).
+    /// The JSON log the table is appended to (default `geotracker-router.json`; see
+    /// [`default_log_name`]).
     pub log: LogFile,
     /// Timeouts and caps.
     pub limits: Limits,
@@ -115,7 +116,8 @@ pub struct ServerConfig {
     pub public_ip: Option<Ipv4Addr>,
     /// Where locations come from (`--geo`, `--geo-db`, ...).
     pub geo: GeoChoice,
-    /// The JSON log the table is appended to (default `geotracker-server-<port>.json`).
+    /// The JSON log the table is appended to (default `geotracker-server-<port>.json`; see
+    /// [`default_log_name`]).
     pub log: LogFile,
     /// Timeouts and caps.
     pub limits: Limits,
@@ -169,6 +171,16 @@ impl ServerReport {
     }
 }
 
+/// The default log file name: `geotracker-router.json`, `geotracker-server-12347.json`, with
+/// the address too when it is not the default 127.0.0.1 (`geotracker-server-127.0.0.2-12347.json`),
+/// so that servers on one port of several loopback addresses, or routers on several
+/// addresses, keep one log each. (Programs that share a log anyway lose no run: see `iplog.rs`.)
+pub fn default_log_name(kind: &str, ip: IpAddr, port: Option<u16>) -> String {
+    let ip = (ip != IpAddr::from([127, 0, 0, 1])).then(|| format!("-{ip}")).unwrap_or_default();
+    let port = port.map(|port| format!("-{port}")).unwrap_or_default();
+    format!("geotracker-{kind}{ip}{port}.json").replace(':', "_")
+}
+
 /// Binds `addr` (the original's `s.bind` and `s.listen`); returns the socket and its port.
 fn listen(kind: &str, addr: SocketAddr) -> Result<(TcpListener, u16), StartError> {
     let bound = TcpListener::bind(addr).and_then(|l| Ok((l.local_addr()?.port(), l)));
@@ -199,7 +211,7 @@ impl Router {
             queue: Queue::new(n),
             table: IpTable::new(),
             hold: config.hold,
-            log: config.log.path("geotracker-router.json"),
+            log: config.log.path(&default_log_name("router", config.bind.ip(), None)),
             failover: Failover::new(
                 servers.clone(),
                 config.limits.backoff,
@@ -251,7 +263,7 @@ impl Server {
         out.notice(format_args!("{who}: socket is listening"));
         let shared = Arc::new(server::Shared {
             nat: NatTable::new(config.public_ip.unwrap_or(public_ip::FALLBACK)),
-            log: config.log.path(&format!("geotracker-server-{port}.json")),
+            log: config.log.path(&default_log_name("server", config.bind.ip(), Some(port))),
             limits: config.limits,
             who,
             geo,
