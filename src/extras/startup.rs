@@ -176,7 +176,7 @@ impl ServerReport {
 /// so that servers on one port of several loopback addresses, or routers on several
 /// addresses, keep one log each. (Programs that share a log anyway lose no run: see `iplog.rs`.)
 pub fn default_log_name(kind: &str, ip: IpAddr, port: Option<u16>) -> String {
-    let ip = (ip != IpAddr::from([127, 0, 0, 1])).then(|| format!("-{ip}")).unwrap_or_default();
+    let ip = if ip == IpAddr::from([127, 0, 0, 1]) { String::new() } else { format!("-{ip}") };
     let port = port.map(|port| format!("-{port}")).unwrap_or_default();
     format!("geotracker-{kind}{ip}{port}.json").replace(':', "_")
 }
