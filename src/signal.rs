@@ -6,7 +6,8 @@
 //! or holding a lock), so it may only do async-signal-safe things. Ours does one:
 //!
 //! 1. **The flag.** [`Shutdown::on_ctrl_c`] has signal-hook store `true` into an `AtomicBool`
-//!    on SIGINT (Ctrl-C) or SIGTERM. Nothing else runs inside the handler.
+//!    on SIGINT (Ctrl-C), SIGTERM, and on Unix SIGHUP (the terminal was closed) and SIGQUIT
+//!    (Ctrl-\, which would dump core: the table is worth more). Nothing else runs in the handler.
 //! 2. **Who watches it.** The thread `signal-watcher` looks at the flag every 50 ms and takes it
 //!    back to `false` (two signals within one look count as one); the first calls `request`.
 //! 3. **What stops.** [`Shutdown::request`] wakes the threads in [`Shutdown::sleep`] (the
@@ -20,6 +21,7 @@
 
 use crate::iplog::{self, Appended};
 use crate::Output;
+use signal_hook::consts::{SIGINT, SIGTERM};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -28,6 +30,13 @@ use std::{io, path::Path, thread};
 
 /// The longest a stopping router or server waits for the connections it is still serving.
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
+/// The signals that stop a router or a server, and so save its table.
+#[cfg(unix)]
+const STOP_SIGNALS: [i32; 4] =
+    [SIGINT, SIGTERM, signal_hook::consts::SIGHUP, signal_hook::consts::SIGQUIT];
+#[cfg(not(unix))]
+const STOP_SIGNALS: [i32; 2] = [SIGINT, SIGTERM];
 
 /// The exit code after a second Ctrl-C.
 pub const HURRIED_EXIT_CODE: u8 = 130;
@@ -66,11 +75,11 @@ impl Shutdown {
         Arc::new(Shutdown { state: Mutex::new(State::default()), changed: Condvar::new() })
     }
 
-    /// A shutdown that Ctrl-C (SIGINT) and SIGTERM start, watched by `signal-watcher`.
+    /// A shutdown that Ctrl-C and the other stop signals start, watched by `signal-watcher`.
     pub fn on_ctrl_c() -> io::Result<Arc<Shutdown>> {
         let (shutdown, signalled) = (Shutdown::new(), Arc::new(AtomicBool::new(false)));
         let third_exits = Arc::new(AtomicBool::new(false));
-        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        for signal in STOP_SIGNALS {
             // Registered first, so it runs first: once armed, the handler ends the process.
             let exit = HURRIED_EXIT_CODE.into();
             signal_hook::flag::register_conditional_shutdown(signal, exit, third_exits.clone())?;

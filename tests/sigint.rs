@@ -189,3 +189,27 @@ fn a_router_whose_output_is_gone_still_stops_on_sigint_and_writes_its_log() {
             .unwrap();
     assert_eq!(log["IP-Login-1"].as_array().unwrap().len(), 5);
 }
+
+/// Closing the terminal sends SIGHUP, and Ctrl-\ sends SIGQUIT: both used to end the router with
+/// no log at all. Both now stop it like Ctrl-C, writing the table, exit code 0.
+#[test]
+fn a_hang_up_or_a_quit_signal_stops_the_router_and_writes_its_log() {
+    for signal in ["HUP", "QUIT"] {
+        let dir = temp_dir(&format!("sig{signal}"));
+        let (child, port, _lines) = start_router(&dir);
+        let answer = common::ask(([127, 0, 0, 1], port).into(), Request::MyLocation);
+        assert_eq!(answer.reply.status, "success");
+        let mut kill = Command::new("kill");
+        assert!(kill
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+        let status = wait_with_limit(child, Duration::from_secs(10));
+        assert_eq!(status.code(), Some(0), "SIG{signal}: exit code");
+        let log: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("geotracker-router.json")).unwrap())
+                .unwrap_or_else(|e| panic!("SIG{signal}: no log: {e}"));
+        assert_eq!(log["IP-Login-1"].as_array().map(Vec::len), Some(1), "SIG{signal}");
+    }
+}
