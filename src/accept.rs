@@ -7,8 +7,8 @@
 //! newcomer past `--max-clients` is told "busy" at once; at a stop, the backlog is answered.
 
 use crate::extras::limits::{self, Limits};
+use crate::extras::Output;
 use crate::signal::{Shutdown, DRAIN_LIMIT};
-use crate::Output;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::{sync::Arc, thread};
 

@@ -20,8 +20,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-use std::io::Write as _;
-
 mod accept;
 pub mod client;
 mod extras;
@@ -38,7 +36,7 @@ mod signal;
 
 pub use extras::startup::{default_log_name, ServerConfig, ServerReport, ROUTER_PORT, SERVER_PORT};
 pub use extras::startup::{LogFile, RouterConfig, RouterReport, Servers, StartError};
-pub use extras::{args, load, queue::Admission, queue::Place, queue::Queue, Limits};
+pub use extras::{args, load, queue::Admission, queue::Place, queue::Queue, Limits, Output};
 pub use iplog::{append_run, Appended};
 pub use iptable::{IpTable, RouterEntry};
 pub use nat::{next_in_pool, NatEntry, NatTable};
@@ -46,45 +44,3 @@ pub use protocol::{LineReader, Request, MAX_REPLY_LINE, MAX_REQUEST_LINE};
 pub use reply::{Location, Reply, Served};
 pub use {extras::queue::QueuedNotice, router::ask_server, router::Router, server::Server};
 pub use {semaphore::Permit, semaphore::Semaphore, signal::Shutdown, signal::HURRIED_EXIT_CODE};
-
-/// What a router or server prints: `Everything` (a line per client, and all the rest),
-/// `Quiet` (`--quiet`: start-up lines, changes, warnings, the tables at the stop) or `Nothing`
-/// (for tests).
-#[allow(missing_docs)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Output {
-    #[default]
-    Everything,
-    Quiet,
-    Nothing,
-}
-
-impl Output {
-    /// A line about one client, unless quiet.
-    pub(crate) fn progress(self, line: std::fmt::Arguments<'_>) {
-        if self == Output::Everything {
-            print_line(line);
-        }
-    }
-
-    /// A start-up line, a change or a table, unless silent.
-    pub(crate) fn notice(self, line: std::fmt::Arguments<'_>) {
-        if self != Output::Nothing {
-            print_line(line);
-        }
-    }
-
-    /// A warning on standard error, unless silent.
-    pub(crate) fn warn(self, line: std::fmt::Arguments<'_>) {
-        if self != Output::Nothing {
-            let _ = writeln!(std::io::stderr().lock(), "{line}");
-        }
-    }
-}
-
-/// Prints a line (or a whole table) in one write. `println!` panics when the output is gone (a
-/// closed terminal, `| head`), which in the signal watcher would lose the tables at Ctrl-C;
-/// here a failed write loses the line and nothing else.
-pub(crate) fn print_line(line: std::fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stdout().lock(), "{line}");
-}

@@ -24,7 +24,7 @@ use crate::iptable::{IpTable, RouterEntry};
 use crate::protocol::{self, LineReader, Request, MAX_REPLY_LINE};
 use crate::reply::{Reply, Served};
 use crate::signal::{self, Shutdown};
-use crate::{accept, Output};
+use crate::{accept, extras::Output};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 use std::{io, io::Write, path::PathBuf, sync::Arc};

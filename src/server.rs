@@ -12,7 +12,7 @@
 use crate::extras::{startup::ServerReport, table_limit, Limits};
 use crate::protocol::{self, Request};
 use crate::signal::{self, Shutdown};
-use crate::{accept, geo::Geolocator, nat::NatTable, Output};
+use crate::{accept, extras::Output, geo::Geolocator, nat::NatTable};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::{path::PathBuf, sync::Arc, time::Instant};
 

@@ -17,9 +17,9 @@
 use crate::extras::startup::{
     LogFile, RouterConfig, ServerConfig, Servers, ROUTER_PORT, SERVER_PORT,
 };
+use crate::extras::{Limits, Output};
 use crate::geo::{GeoChoice, GeoSource};
 use crate::protocol::Request;
-use crate::{Limits, Output};
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fmt;

@@ -11,9 +11,9 @@
 //! the client given it is told at once that no server is reachable. Each change is printed,
 //! so that the lab sees a VM die and come back.
 
+use crate::extras::Output;
 use crate::semaphore::{Permit, Semaphore};
 use crate::signal::Shutdown;
-use crate::Output;
 use parking_lot::Mutex;
 use std::net::SocketAddr;
 use std::sync::Arc;

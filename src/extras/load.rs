@@ -29,14 +29,14 @@ pub fn from_command_line(config: &ClientConfig) -> u8 {
     };
     let (router, clients) = (config.router, config.clients);
     let secs = duration.as_secs_f64();
-    crate::print_line(format_args!(
+    crate::extras::print_line(format_args!(
         "load: {clients} clients asking {router} in a loop for {secs:.1} s"
     ));
     let load =
         LoadConfig { router, clients, duration, request: config.request, timeout: config.timeout };
     match run(&load) {
         Ok(report) => {
-            crate::print_line(format_args!("{report}"));
+            crate::extras::print_line(format_args!("{report}"));
             0
         }
         Err(e) => {
@@ -66,7 +66,7 @@ fn burst(config: &ClientConfig) -> u8 {
     }
     drop(done);
     if !config.json {
-        crate::print_line(format_args!(
+        crate::extras::print_line(format_args!(
             "{:>6}  {:<7}  {:>4}  {:>5}  {:>9}  {:>8}  {:<15}  place",
             "client", "status", "slot", "queue", "waited_ms", "total_ms", "query"
         ));
@@ -74,8 +74,8 @@ fn burst(config: &ClientConfig) -> u8 {
     let mut failed = 0;
     for (k, answer) in answers {
         match answer {
-            Ok(answer) if config.json => crate::print_line(format_args!("{}", answer.raw)),
-            Ok(answer) => crate::print_line(format_args!("{}", row(k, &answer))),
+            Ok(answer) if config.json => crate::extras::print_line(format_args!("{}", answer.raw)),
+            Ok(answer) => crate::extras::print_line(format_args!("{}", row(k, &answer))),
             Err(e) => {
                 failed += 1;
                 eprintln!("client {k}: {e}");

@@ -4,17 +4,20 @@
 //!
 //! | file | what it adds | entered from |
 //! |---|---|---|
-//! | `limits.rs` | timeouts and caps ([`Limits`]); "busy" at once past `--max-clients`; the listen backlog answered at a stop | `accept.rs`: `limits::turned_away_when_busy`, `limits::answer_at_stop` |
+//! | `queue.rs` | first come, first served: a queue in front of the semaphore; each client told its place; `--queue-timeout` | `router.rs`: `queue.take_slot` |
+//! | `failover.rs` | a failed server's slot out of service for a back-off, the client sent to another slot | `router.rs`: `failover.ask_until_answered` |
+//! | `limits.rs` | timeouts and caps ([`Limits`]); "busy" past `--max-clients`; the listen backlog answered at a stop | `accept.rs`: `limits::turned_away_when_busy`, `limits::answer_at_stop` |
 //! | `deadline.rs` | a deadline for a whole line, so a peer sending a byte a second cannot hold a thread | `protocol.rs`, `client.rs`, `router.rs`: `deadline::Reader::new` |
-//! | `failover.rs` | a failed server's slot out of service for a back-off, the client sent to another slot | `router.rs`: `failover.all_down`, `failover.ask_until_answered` |
-//! | `trace.rs` | the semaphore's timeline (`--trace`) | `router.rs`: `trace.record` |
 //! | `table_limit.rs` | a full IP table written to the log as a run of its own (`--table-limit`) | `router.rs`, `server.rs`: `table_limit::spill_if_full` |
-//! | `local_servers.rs` | the four servers that `cargo run --example router` starts in-process | `router.rs`: `local_servers::start` |
+//! | `trace.rs` | the semaphore's timeline (`--trace`) | `router.rs`: `trace.record` |
+//! | `output.rs` | `--quiet`, silent tests, and printing that never panics when the output is gone | `out.progress`, `out.notice`, `out.warn` |
+//! | `python_json.rs` | JSON written byte for byte as Python's `json.dump` writes it | `iplog.rs`: `python_json::to_vec` |
+//! | `startup.rs` | configurations, binding, start-up lines, reports and exit codes | `Router::bind`, `Server::bind` |
+//! | `local_servers.rs` | the four servers that `cargo run --example router` starts in-process | `startup.rs`: `local_servers::start` |
 //! | `load.rs` | the client's `--clients N` and `--load` modes | `examples/client.rs` |
 //! | `args.rs` | the command lines of the three examples | `examples/` |
 //!
-//! The queue timeout is an argument of `Place::wait` (`semaphore.rs`); the public address of a
-//! server is found in `geo/public_ip.rs`.
+//! The public address of a server is found in `geo/public_ip.rs`.
 
 pub mod args;
 pub(crate) mod deadline;
@@ -22,6 +25,7 @@ pub(crate) mod failover;
 pub(crate) mod limits;
 pub mod load;
 pub(crate) mod local_servers;
+pub(crate) mod output;
 pub(crate) mod python_json;
 pub mod queue;
 pub(crate) mod startup;
@@ -29,3 +33,5 @@ pub(crate) mod table_limit;
 pub(crate) mod trace;
 
 pub use limits::Limits;
+pub(crate) use output::print_line;
+pub use output::Output;

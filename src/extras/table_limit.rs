@@ -8,10 +8,10 @@
 //! the next run. A lab never comes near the limit, so there one Ctrl-C is one run, as in the
 //! original.
 
+use crate::extras::Output;
 use crate::iplog;
 use crate::iptable::{IpTable, RouterEntry};
 use crate::nat::{NatEntry, NatTable};
-use crate::Output;
 use parking_lot::Mutex;
 use serde::Serialize;
 use std::path::Path;
