@@ -4,7 +4,8 @@
 //! (c, addr))`. [`serve_each_connection`] is that loop. Each thread has a name, for debuggers
 //! and panic messages, and each connection is counted in the [`Shutdown`] while it is served,
 //! so that a stop can wait for it (`signal.rs`). Beyond the original (`extras/limits.rs`): a
-//! newcomer past `--max-clients` is told "busy" at once; at a stop, the backlog is answered.
+//! newcomer past `--max-clients` (or `--max-per-source`) is told "busy" at once; at a stop,
+//! the backlog is answered.
 
 use crate::extras::limits::{self, Limits};
 use crate::extras::Output;
@@ -25,7 +26,7 @@ pub(crate) fn serve_each_connection(
     serve: impl Fn(TcpStream, SocketAddr) + Send + Sync + 'static,
 ) {
     let serve = Arc::new(serve);
-    let kind = who.split(' ').next().unwrap_or(who);
+    let (kind, sources) = (who.split(' ').next().unwrap_or(who), Arc::default());
     // Registered, so that the stop wakes the `accept()` below (if it has not come already).
     if !listener.local_addr().is_ok_and(|local| shutdown.watch_listener(local)) {
         return;
@@ -42,9 +43,11 @@ pub(crate) fn serve_each_connection(
         else {
             continue;
         };
-        if limits::turned_away_when_busy(kind, &stream, shutdown.in_flight(), limits) {
-            continue;
-        }
+        let in_flight = shutdown.in_flight();
+        let Some(from_source) = limits::admit(kind, &stream, peer, in_flight, &sources, limits)
+        else {
+            continue; // Too many at once, or from one address: told "busy" already.
+        };
         // Counted before the thread exists, so that a stop starting now waits for it.
         let counted = shutdown.enter();
         let serve = Arc::clone(&serve);
@@ -52,7 +55,8 @@ pub(crate) fn serve_each_connection(
         let spawned = thread::Builder::new()
             .name(format!("{thread_prefix}-{}", peer.port()))
             .spawn(move || {
-                let _counted = counted; // Counted out when the thread ends, even in a panic.
+                // Counted out when the thread ends, even in a panic.
+                let _counted = (counted, from_source);
                 serve(stream, peer);
             });
         if let Err(e) = spawned {

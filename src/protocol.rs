@@ -64,16 +64,16 @@ impl Request {
 /// Reads the request line of a new connection, as router and server both do, until
 /// `deadline`. A line that cannot be read or is not a request gets a `fail` reply to send:
 /// `"bad request: ..."` (too long, not UTF-8, timed out) or `"invalid query"`. A caller that
-/// closes without sending a line asks "where am I?".
-pub fn read_request(stream: &TcpStream, deadline: Instant) -> Result<Request, Box<Reply>> {
+/// closes without sending anything (a port scan, say) gets `None`: nothing to answer or log.
+pub fn read_request(stream: &TcpStream, deadline: Instant) -> Result<Request, Option<Box<Reply>>> {
     let mut lines = LineReader::new(deadline::Reader::new(stream, deadline));
     let refusal = match lines.read_line(MAX_REQUEST_LINE).map(|line| Request::parse(&line)) {
         Ok(Ok(request)) => return Ok(request),
         Ok(Err(text)) => Reply::fail(text, "invalid query"),
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(Request::MyLocation),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(None),
         Err(e) => Reply::fail("", format!("bad request: {e}")),
     };
-    Err(Box::new(refusal))
+    Err(Some(Box::new(refusal)))
 }
 
 /// Writes `value` as one line of JSON in a single `write_all`, so that the line leaves whole.

@@ -85,9 +85,11 @@ impl Shared {
         out.progress(format_args!("router: Connected to : {} : {}", client.ip(), client.port()));
 
         // 1. The request, checked before it may take a slot.
-        let request = match protocol::read_request(&stream, Instant::now() + limits.read_timeout) {
+        let request = match protocol::read_request(&stream, Instant::now() + limits.request_timeout)
+        {
             Ok(request) => request,
-            Err(refusal) => return send(&stream, &refusal),
+            Err(Some(refusal)) => return send(&stream, &refusal),
+            Err(None) => return, // Closed without a word: nothing to answer, nothing to log.
         };
         let query = request.query();
 

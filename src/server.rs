@@ -5,8 +5,8 @@
 //! `print_lock`), located the caller's public address through ip-api.com and sent the answer.
 //! [`Server::run`] is the accept loop (`accept.rs`); `Shared::serve` is one caller's thread:
 //!
-//! 1. map the caller with `NatTable::map` (`nat.rs`), the critical section of the original;
-//! 2. read the request line: empty means "locate the caller", an address "locate this";
+//! 1. read the request line: empty means "locate the caller", an address "locate this";
+//! 2. map the caller with `NatTable::map` (`nat.rs`), the critical section of the original;
 //! 3. locate with the shared [`Geolocator`] (`geo/`), and write one reply line.
 
 use crate::extras::{startup::ServerReport, table_limit, Limits};
@@ -65,12 +65,20 @@ impl Shared {
         if limits.apply_write_timeout(&stream).is_err() {
             return;
         }
-        // 1. The NAT table: its critical section is inside `map`.
+        // 1. The request line. (The original mapped the caller first; a caller that closes
+        // without a word is not answered, nor mapped, nor logged.)
+        let request = match protocol::read_request(&stream, Instant::now() + limits.request_timeout)
+        {
+            Ok(request) => Ok(request),
+            Err(Some(refusal)) => Err(*refusal),
+            Err(None) => return,
+        };
+        // 2. The NAT table: its critical section is inside `map`.
         let entry = self.nat.map(caller);
         out.progress(format_args!("{who}: Connected to : {} : {}", caller.ip(), caller.port()));
 
-        // 2. The request line; 3. locate, and answer.
-        let reply = match protocol::read_request(&stream, Instant::now() + limits.read_timeout) {
+        // 3. Locate, and answer.
+        let reply = match request {
             Ok(request) => {
                 let ip = match request {
                     Request::Lookup(ip) => ip,
@@ -79,7 +87,7 @@ impl Shared {
                 out.progress(format_args!("{who}: Getting details for IP: {ip} ...."));
                 self.geo.locate(ip)
             }
-            Err(refusal) => *refusal,
+            Err(refusal) => refusal,
         };
         match protocol::write_line(&stream, &reply) {
             Ok(()) => out.progress(format_args!("{who}: Details sent!!!")),

@@ -90,6 +90,30 @@ fn bad_command_lines_say_what_is_wrong() {
         ),
         (args::client(args("999.1.1.1")).unwrap_err().0, "not an IP address: \"999.1.1.1\""),
         (args::client(args("--clients 0")).unwrap_err().0, "--clients must be at least 1"),
+        (
+            args::server(args("--read-timeout 0")).unwrap_err().0,
+            "--read-timeout: \"0\" seconds: a time must be more than 0",
+        ),
+        (
+            args::router(args("--queue-timeout=1e-9")).unwrap_err().0,
+            "--queue-timeout: \"1e-9\" seconds is less than a millisecond, the shortest time",
+        ),
+        (
+            args::server(args("--request-timeout NaN")).unwrap_err().0,
+            "--request-timeout: \"NaN\" is not a number of seconds",
+        ),
+        (
+            args::server(args("--write-timeout soon")).unwrap_err().0,
+            "--write-timeout: \"soon\" is not a number of seconds",
+        ),
+        (
+            args::router(args("--backoff-secs 100000")).unwrap_err().0,
+            "--backoff-secs: \"100000\" seconds is more than a day, the longest time",
+        ),
+        (
+            args::server(args("--max-per-source 0")).unwrap_err().0,
+            "--max-per-source must be at least 1",
+        ),
     ];
     for (got, want) in cases {
         assert_eq!(got, want);
@@ -158,7 +182,11 @@ fn a_port_in_use_and_a_bad_flag_exit_2_with_one_line_and_no_backtrace() {
         ),
         ("router", vec!["--hold-secs", "soon"], "error: --hold-secs: \"soon\""),
         ("client", vec!["--clients"], "error: --clients needs"),
-        ("server", vec!["--read-timeout", "-1"], "error: --read-timeout: -1 is not"),
+        (
+            "server",
+            vec!["--read-timeout", "-1"],
+            "error: --read-timeout: \"-1\" seconds: a time must be more than 0",
+        ),
     ];
     let dir = common::temp_dir("exit-2");
     for (program, args, first_line) in runs {

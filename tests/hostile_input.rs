@@ -31,6 +31,8 @@ enum Expect {
     Answer,
     /// `fail` with `invalid query`.
     Invalid,
+    /// Nothing at all: the connection is closed without an answer.
+    Nothing,
     /// `fail` with a `bad request: ...` message.
     BadRequest,
     /// A 1 MiB line: `bad request: line longer than 4096 bytes`, or the connection closed
@@ -77,11 +79,10 @@ fn input(rng: &mut Rng) -> (Vec<u8>, Expect) {
             let text = rng.pick(bad_addresses);
             (format!("{text}\n").into_bytes(), Expect::Invalid)
         }
-        // An empty line, or a half-close without any line: "where am I?".
-        55..=64 => {
-            let bytes = if rng.chance(50) { b"\n".to_vec() } else { Vec::new() };
-            (bytes, Expect::Answer)
-        }
+        // An empty line asks "where am I?"; a half-close without any byte (a port scan) is
+        // not answered, and leaves no row in any table.
+        55..=64 if rng.chance(50) => (b"\n".to_vec(), Expect::Answer),
+        55..=64 => (Vec::new(), Expect::Nothing),
         // Ordinary public and private addresses, with the odd \r or spaces.
         65..=89 => {
             let ip = IpAddr::V4(Ipv4Addr::from(rng.next_u64() as u32));
@@ -143,6 +144,10 @@ fn check(
         );
         return false;
     }
+    if expect == Expect::Nothing {
+        assert_eq!(text, "", "input {n} (seed {SEED}): a silent connection is not answered");
+        return false;
+    }
     assert!(!lines.is_empty(), "input {n} (seed {SEED}, {expect:?}): no reply");
     // The router may first say the client is queued.
     if to_router {
@@ -172,6 +177,7 @@ fn check(
             assert_eq!(message, "bad request: line is not UTF-8", "input {n} (seed {SEED})");
             false
         }
+        Expect::Nothing => unreachable!("checked above"),
         Expect::TooLong => {
             assert_eq!(
                 message, "bad request: line longer than 4096 bytes",
@@ -221,7 +227,7 @@ fn ten_thousand_hostile_inputs_get_clear_replies_with_no_panic_and_no_stuck_thre
     // Nothing is stuck: stopping drains at once (a stuck thread would hold it for 5 s).
     let system = Arc::try_unwrap(system).ok().expect("the workers are done");
     let stopping = Instant::now();
-    let (report, _) = system.stop();
+    let (report, servers) = system.stop();
     let took = stopping.elapsed();
     assert!(took < Duration::from_secs(2), "stopped in {took:?}");
     assert_eq!(PANICS.load(Ordering::SeqCst), 0, "a thread panicked");
@@ -230,10 +236,12 @@ fn ten_thousand_hostile_inputs_get_clear_replies_with_no_panic_and_no_stuck_thre
         rows.load(Ordering::SeqCst),
         "every valid request to the router, and only those, is in its table"
     );
+    let server_rows: usize = servers.iter().map(|s| s.table.len()).sum();
     let kinds = |e: Expect| inputs.iter().filter(|(_, x)| *x == e).count();
     eprintln!(
-        "{INPUTS} inputs: {} answers, {} invalid, {} not UTF-8, {} of 1 MiB; {} router rows; stopped in {took:?}",
+        "{INPUTS} inputs: {} answers, {} silent, {} invalid, {} not UTF-8, {} of 1 MiB; {} router rows, {server_rows} server rows; stopped in {took:?}",
         kinds(Expect::Answer),
+        kinds(Expect::Nothing),
         kinds(Expect::Invalid),
         kinds(Expect::BadRequest),
         kinds(Expect::TooLong),

@@ -9,7 +9,7 @@ use geotracker::LogFile;
 use geotracker::Reply;
 use geotracker::{Limits, Request};
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 fn short_timeouts() -> Limits {
     Limits {
         connect_timeout: Duration::from_secs(1),
+        request_timeout: Duration::from_millis(500),
         read_timeout: Duration::from_millis(500),
         write_timeout: Duration::from_secs(1),
         ..common::test_limits()
@@ -59,7 +60,7 @@ fn dead_server() -> SocketAddr {
 }
 
 #[test]
-fn a_silent_client_is_dropped_after_the_read_timeout() {
+fn a_silent_client_is_dropped_after_the_request_timeout() {
     let server_addr = answering_server("A");
     let (router, shutdown) = start_router_with(vec![server_addr], |c| c.limits = short_timeouts());
     let (lines, took) = lines_after_silence(router.addr);
@@ -335,4 +336,108 @@ fn shutdown_with_100_clients_in_flight_answers_and_logs_every_one() {
         "100 clients in flight at the stop: 100 answered, 100 rows logged, stopped in {took:?}"
     );
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A port scan, or any connection that closes without sending a byte, used to be answered as
+/// "where am I?" and logged, so every scan added rows. Now it gets no answer and leaves no row,
+/// at the router and at the server.
+#[test]
+fn a_connection_that_closes_without_a_word_is_not_answered_and_not_logged() {
+    let system = System::start(Duration::ZERO);
+    for addr in [system.router_addr, system.server_addrs[0]] {
+        for _ in 0..5 {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream.shutdown(std::net::Shutdown::Write).unwrap();
+            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut answer = String::new();
+            std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+            assert_eq!(answer, "", "{addr} answered a connection that said nothing");
+        }
+    }
+    // A client that says "where am I?" still gets its answer, and its rows.
+    assert!(system.ask(Request::MyLocation).reply.is_success());
+    let (router, servers) = system.stop();
+    assert_eq!(router.table.len(), 1, "only the real client is in the router's table");
+    let server_rows: usize = servers.iter().map(|s| s.table.len()).sum();
+    assert_eq!(server_rows, 1, "only the router's connection is in a server's table");
+}
+
+/// Idle connections from one address used to fill every place (`--max-clients`) and lock every
+/// other client out. Now one address may hold at most `--max-per-source` connections, and an
+/// idle one is dropped after `--request-timeout`. The attacker here connects over IPv6 (::1)
+/// and the student over IPv4 (127.0.0.1), to one router listening on both.
+#[test]
+fn idle_connections_from_one_address_do_not_lock_other_clients_out() {
+    let bind: SocketAddr = "[::]:0".parse().unwrap();
+    if TcpListener::bind(bind).is_err() {
+        println!("skipped: this machine has no IPv6 loopback, which the test needs");
+        return;
+    }
+    let (router, shutdown) = start_router_with(vec![answering_server("A")], |c| {
+        c.bind = bind;
+        c.limits.max_clients = 40;
+        c.limits.max_per_source = 20;
+        c.limits.request_timeout = Duration::from_secs(30);
+    });
+    let port = router.addr.port();
+    // 40 idle connections from ::1, accepted in order: the first 20 are kept waiting for their
+    // request line, the other 20 are told "busy" at once.
+    let idle: Vec<TcpStream> =
+        (0..40).map(|_| TcpStream::connect(("::1", port)).unwrap()).collect();
+    for stream in &idle[20..] {
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).unwrap();
+        assert!(line.contains("router busy: 20 connections from ::1 already"), "{line}");
+    }
+    for stream in &idle[..20] {
+        stream.set_nonblocking(true).unwrap();
+        let e = (&*stream).read(&mut [0; 1]).expect_err("an admitted connection is kept open");
+        assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+    }
+    // A student on 127.0.0.1 is still served, at once.
+    let started = Instant::now();
+    let answer = common::ask(([127, 0, 0, 1], port).into(), Request::MyLocation);
+    assert!(answer.reply.is_success(), "{:?}", answer.reply);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(idle);
+    shutdown.request();
+    assert_eq!(router.join().unwrap().table.len(), 1);
+}
+
+/// The request line has a short deadline of its own (`--request-timeout`), but a client that
+/// has sent its request and waits in the queue for a slot is not idle: it waits, past that
+/// deadline, until a slot frees.
+#[test]
+fn a_client_waiting_in_the_queue_outlives_the_request_timeout() {
+    let (servers, arrived, held) = held_servers(4);
+    let (router, shutdown) = start_router_with(servers, |c| {
+        c.limits.request_timeout = Duration::from_millis(200);
+    });
+    let addr = router.addr;
+    let busy: Vec<_> =
+        (0..4).map(|_| thread::spawn(move || common::ask(addr, Request::MyLocation))).collect();
+    for _ in 0..4 {
+        arrived.recv().unwrap();
+    }
+    let (queued_tx, queued) = mpsc::channel();
+    let waiting = thread::spawn(move || {
+        geotracker::client::ask(addr, Request::MyLocation, CLIENT_TIMEOUT, |p| {
+            queued_tx.send(p).unwrap()
+        })
+    });
+    assert_eq!(queued.recv().unwrap(), 1, "the fifth client queues");
+    // Five times the request timeout, then a slot frees.
+    thread::sleep(Duration::from_millis(1000));
+    release(&held);
+    for c in busy {
+        assert!(c.join().unwrap().reply.is_success());
+    }
+    arrived.recv().unwrap();
+    release(&held);
+    let answer = waiting.join().unwrap().expect("the queued client is answered");
+    assert!(answer.reply.is_success(), "{:?}", answer.reply);
+    assert!(answer.reply.router.unwrap().waited_ms >= 1000);
+    shutdown.request();
+    assert_eq!(router.join().unwrap().table.len(), 5);
 }

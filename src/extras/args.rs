@@ -44,9 +44,11 @@ usage: cargo run --example server -- [--port P] [--bind IP] [--public-ip IPV4]
   --log FILE      JSON log of IP tables (default geotracker-server-<port>.json)
 LIMITS (router and server; seconds may have decimals):
   --connect-timeout S   longest wait to connect (default 3)
-  --read-timeout S      longest wait for a whole request or reply line (default 10)
+  --request-timeout S   longest wait for a new connection's whole request line (default 5)
+  --read-timeout S      longest wait for a server's whole answer (default 10)
   --write-timeout S     longest wait to send a line (default 10)
   --max-clients N       most clients served at once; the next are told \"busy\" (default 2000)
+  --max-per-source N    most connections at once from one address (default 1000)
   --table-limit N       rows an IP table keeps in memory; a full table is written to the log
                         as a run of its own (default 100000)
 GEO FLAGS:
@@ -76,8 +78,9 @@ usage: cargo run --example router -- [--port P] [--bind IP] [--hold-secs N]
   --backoff-secs S  a slot whose server failed is out of service for S seconds (default 5)
   --trace FILE      on stopping, write the semaphore's timeline (queued, granted, released)
                     to FILE as JSON lines, for report/scripts/plot_timeline.py
-  LIMITS (timeouts, --max-clients, --table-limit) as for the server, also for the in-process
-  servers; --public-ip and GEO FLAGS (see the server's --help) set up the in-process servers";
+  LIMITS (timeouts, --max-clients, --max-per-source, --table-limit) as for the server, also
+  for the in-process servers; --public-ip and GEO FLAGS (see the server's --help) set up the
+  in-process servers";
 
 /// Usage of `cargo run --example client`.
 pub const CLIENT_USAGE: &str = "\
@@ -299,10 +302,14 @@ fn take_limit(limits: &mut Limits, flag: &str, args: &mut Args) -> Result<bool, 
     };
     match flag {
         "--connect-timeout" => limits.connect_timeout = seconds(flag, args)?,
+        "--request-timeout" => limits.request_timeout = seconds(flag, args)?,
         "--read-timeout" => limits.read_timeout = seconds(flag, args)?,
         "--write-timeout" => limits.write_timeout = seconds(flag, args)?,
         "--max-clients" => {
             limits.max_clients = at_least_one(args.value(flag, "a number of clients")?)?
+        }
+        "--max-per-source" => {
+            limits.max_per_source = at_least_one(args.value(flag, "a number of connections")?)?
         }
         "--table-limit" => {
             limits.table_limit = at_least_one(args.value(flag, "a number of rows")?)?
@@ -312,13 +319,18 @@ fn take_limit(limits: &mut Limits, flag: &str, args: &mut Args) -> Result<bool, 
     Ok(true)
 }
 
-/// A positive number of seconds, decimals allowed (`0.5`).
+/// A number of seconds from a millisecond to a day, decimals allowed (`0.5`).
 fn seconds(flag: &str, args: &mut Args) -> Result<Duration, UsageError> {
-    let secs: f64 = args.value(flag, "a number of seconds")?;
-    if !(secs > 0.0 && secs <= 86_400.0) {
-        return Err(UsageError(format!("{flag}: {secs} is not between 0 and 86400 seconds")));
+    let text: String = args.value(flag, "a number of seconds")?;
+    let wrong = |why: &str| Err(UsageError(format!("{flag}: {text:?} {why}")));
+    match text.parse::<f64>() {
+        Ok(secs) if secs.is_nan() || secs.is_infinite() => wrong("is not a number of seconds"),
+        Ok(secs) if secs <= 0.0 => wrong("seconds: a time must be more than 0"),
+        Ok(secs) if secs < 0.001 => wrong("seconds is less than a millisecond, the shortest time"),
+        Ok(secs) if secs > 86_400.0 => wrong("seconds is more than a day, the longest time"),
+        Ok(secs) => Ok(Duration::from_secs_f64(secs)),
+        Err(_) => wrong("is not a number of seconds"),
     }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 /// The arguments still to be read.

@@ -1,32 +1,42 @@
 //! Timeouts and caps: what a router or server takes on, and for how long.
 //!
 //! The original waited for ever on every socket and started a thread for every connection.
-//! Here every socket has timeouts, and past `--max-clients` connections at once a newcomer is
+//! Here every socket has timeouts, and a request line must arrive within a few seconds
+//! (`--request-timeout`), so that an idle connection costs little; a client that has sent its
+//! request and waits for a slot is not idle, and waits as long as it must. Past
+//! `--max-clients` connections at once, or `--max-per-source` from one address, a newcomer is
 //! told "router busy" (or "server busy") at once, on the accepting thread, instead of getting a
-//! thread of its own. At a stop, the connections that completed their handshake but were not
-//! accepted yet (they wait in the kernel's listen backlog) are told "router shutting down"
-//! instead of being reset.
+//! thread of its own: one address cannot lock everybody else out. At a stop, the connections
+//! that completed their handshake but were not accepted yet (they wait in the kernel's listen
+//! backlog) are told "router shutting down" instead of being reset.
 
 use crate::protocol;
 use crate::reply::Reply;
+use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::io;
-use std::net::{TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
 
-/// Timeouts and caps of a router or server (`--connect-timeout`, `--read-timeout`,
-/// `--write-timeout`, `--max-clients`, `--table-limit`; the router's `--queue-timeout` and
-/// `--backoff-secs`).
+/// Timeouts and caps of a router or server (`--connect-timeout`, `--request-timeout`,
+/// `--read-timeout`, `--write-timeout`, `--max-clients`, `--max-per-source`, `--table-limit`;
+/// the router's `--queue-timeout` and `--backoff-secs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Longest wait for a connection to a server (default 3 s).
     pub connect_timeout: Duration,
-    /// Longest wait for a whole request line, or a server's whole answer (default 10 s).
+    /// Longest wait for a new connection's whole request line (default 5 s).
+    pub request_timeout: Duration,
+    /// Longest wait for a server's whole answer (default 10 s).
     pub read_timeout: Duration,
     /// Longest wait for a line to be sent (default 10 s).
     pub write_timeout: Duration,
     /// Most connections served at once (default 2000: far more than a class, far fewer than
     /// the threads or file descriptors a laptop runs out of).
     pub max_clients: usize,
+    /// Most connections at once from one address (default 1000: a whole class behind one NAT).
+    pub max_per_source: usize,
     /// Most rows an IP table keeps in memory (default 100,000); see `table_limit.rs`.
     pub table_limit: usize,
     /// Longest wait in the router's queue for a slot; `None` (the default) waits, as the
@@ -41,9 +51,11 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             connect_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
             max_clients: 2000,
+            max_per_source: 1000,
             table_limit: 100_000,
             queue_timeout: None,
             backoff: Duration::from_secs(5),
@@ -66,19 +78,57 @@ pub(crate) fn after_accept_error(who: &str, e: io::Error, out: crate::Output) {
     std::thread::sleep(Duration::from_millis(10));
 }
 
-/// True if `in_flight` connections are the most allowed: `stream` has then been told
-/// `"<kind> busy"` and closed, and gets no thread.
-pub(crate) fn turned_away_when_busy(
+/// How many connections each address has open now.
+#[derive(Default)]
+pub(crate) struct Sources {
+    /// The lock is held for one count up or down.
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection counted against its address; dropping it (in a panic too) counts it out.
+pub(crate) struct FromSource(Arc<Sources>, IpAddr);
+
+impl Drop for FromSource {
+    fn drop(&mut self) {
+        let mut open = self.0.open.lock();
+        if let Some(n) = open.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.1);
+            }
+        }
+    }
+}
+
+/// Admits the connection from `peer` unless `in_flight` connections are the most allowed, or
+/// its address has the most allowed open already: then `stream` is told `"<kind> busy"` and
+/// closed, and gets no thread. The returned guard counts the connection against its address.
+pub(crate) fn admit(
     kind: &str,
     stream: &TcpStream,
+    peer: SocketAddr,
     in_flight: usize,
+    sources: &Arc<Sources>,
     limits: &Limits,
-) -> bool {
-    let busy = in_flight >= limits.max_clients;
-    if busy {
-        refuse(stream, &format!("{kind} busy"), limits);
+) -> Option<FromSource> {
+    let ip = peer.ip().to_canonical();
+    // Critical section: look at the address's count and take one more, as one step.
+    let mut open = sources.open.lock();
+    let from_ip = open.entry(ip).or_insert(0);
+    let refusal = if in_flight >= limits.max_clients {
+        format!("{kind} busy")
+    } else if *from_ip >= limits.max_per_source {
+        format!("{kind} busy: {from_ip} connections from {ip} already")
+    } else {
+        *from_ip += 1;
+        return Some(FromSource(Arc::clone(sources), ip));
+    };
+    if *from_ip == 0 {
+        open.remove(&ip);
     }
-    busy
+    drop(open); // Not held across the write.
+    refuse(stream, &refusal, limits);
+    None
 }
 
 /// At a stop: tells the connection the loop just accepted, and each one still waiting in the

@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | `queue.rs` | first come, first served: a queue in front of the semaphore; each client told its place; `--queue-timeout` | `router.rs`: `queue.take_slot` |
 //! | `failover.rs` | a failed server's slot out of service for a back-off, the client sent to another slot | `router.rs`: `failover.ask_until_answered` |
-//! | `limits.rs` | timeouts and caps ([`Limits`]); "busy" past `--max-clients`; the listen backlog answered at a stop | `accept.rs`: `limits::turned_away_when_busy`, `limits::answer_at_stop` |
+//! | `limits.rs` | timeouts and caps ([`Limits`]); "busy" past `--max-clients` or `--max-per-source`; the listen backlog answered at a stop | `accept.rs`: `limits::admit`, `limits::answer_at_stop`, `limits::after_accept_error` |
 //! | `deadline.rs` | a deadline for a whole line, so a peer sending a byte a second cannot hold a thread | `protocol.rs`, `client.rs`, `router.rs`: `deadline::Reader::new` |
 //! | `table_limit.rs` | a full IP table written to the log as a run of its own (`--table-limit`) | `router.rs`, `server.rs`: `table_limit::spill_if_full` |
 //! | `trace.rs` | the semaphore's timeline (`--trace`) | `router.rs`: `trace.record` |
