@@ -169,7 +169,15 @@ fn databases_come_from_flags_then_the_environment() {
 fn a_port_in_use_and_a_bad_flag_exit_2_with_one_line_and_no_backtrace() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
+    // The fourth in-process server's port is the one taken: three servers and the router are
+    // bound first, and still nothing is printed before the error.
+    let first = (taken.local_addr().unwrap().port() - 3).to_string();
     let runs = [
+        (
+            "router",
+            vec!["--port", "0", "--server-port", first.as_str(), "--public-ip", "1.2.3.4"],
+            "error: router: in-process server: cannot listen on 127.0.0.1:",
+        ),
         (
             "server",
             vec!["--port", port.as_str(), "--public-ip", "1.2.3.4", "--no-log"],
@@ -198,6 +206,8 @@ fn a_port_in_use_and_a_bad_flag_exit_2_with_one_line_and_no_backtrace() {
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{program} {args:?}: {stderr}");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(stdout, "", "{program} {args:?}: nothing is printed before the error");
         assert!(stderr.starts_with(first_line), "{program} {args:?}: {stderr}");
         assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
     }

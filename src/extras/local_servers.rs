@@ -43,6 +43,8 @@ pub(crate) fn start(servers: &mut Servers) -> Result<LocalServers, StartError> {
         let server = Server::bind_with(config, Arc::clone(&geo), Arc::clone(&shutdown));
         bound.push(server.map_err(|e| in_process(e.0))?);
     }
+    // Every socket bound: now say so.
+    bound.iter().for_each(Server::say_listening);
     config.output.notice(format_args!("servers: NAT pool starts at {public}"));
     config.output.notice(format_args!("servers: geolocation source: {}", geo.name()));
     let mut addrs = Vec::new();

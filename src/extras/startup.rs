@@ -244,6 +244,7 @@ impl Server {
             geo,
             shutdown,
         )?;
+        server.say_listening();
         let (who, out) = (&server.shared.who, server.shared.out);
         out.notice(format_args!("{who}: NAT pool starts at {public}"));
         out.notice(format_args!("{who}: geolocation source: {}", server.shared.geo.name()));
@@ -251,7 +252,8 @@ impl Server {
     }
 
     /// Binds the socket, with a geolocation source already open (the router's in-process
-    /// servers share one) and the NAT pool at `config.public_ip` (else 117.222.175.180).
+    /// servers share one) and the NAT pool at `config.public_ip` (else 117.222.175.180). Prints
+    /// nothing: everything is bound before anything is printed.
     pub fn bind_with(
         config: ServerConfig,
         geo: Arc<dyn Geolocator>,
@@ -259,8 +261,6 @@ impl Server {
     ) -> Result<Server, StartError> {
         let (listener, port) = listen("server", config.bind)?;
         let (who, out) = (format!("server {port}"), config.output);
-        out.notice(format_args!("{who}: socket bound to port {port}"));
-        out.notice(format_args!("{who}: socket is listening"));
         let shared = Arc::new(server::Shared {
             nat: NatTable::new(config.public_ip.unwrap_or(public_ip::FALLBACK)),
             log: config.log.path(&default_log_name("server", config.bind.ip(), Some(port))),
@@ -271,6 +271,14 @@ impl Server {
             shutdown,
         });
         Ok(Server { listener, shared })
+    }
+
+    /// The original's start-up lines.
+    pub(crate) fn say_listening(&self) {
+        let (who, out) = (&self.shared.who, self.shared.out);
+        let port = self.local_addr().map_or(0, |addr| addr.port());
+        out.notice(format_args!("{who}: socket bound to port {port}"));
+        out.notice(format_args!("{who}: socket is listening"));
     }
 
     /// The address the server listens on.
