@@ -67,7 +67,7 @@ type Entry = (String, Box<RawValue>);
 /// An old log's `count` and its other entries, each as the exact JSON text it was in the file
 /// (so that earlier runs are written back byte for byte without being decoded), in the order
 /// Python wrote them: `IP-Login-1`, `IP-Login-2`, ... `None` if it is not a log.
-fn read_log(bytes: &[u8]) -> Option<(u64, Vec<Entry>)> {
+pub(crate) fn read_log(bytes: &[u8]) -> Option<(u64, Vec<Entry>)> {
     let mut entries: BTreeMap<String, Box<RawValue>> = serde_json::from_slice(bytes).ok()?;
     let count = entries.remove("count")?.get().parse().ok()?;
     let mut runs: Vec<_> = entries.into_iter().collect();
@@ -110,7 +110,7 @@ impl<R: Serialize> Serialize for NewLog<'_, R> {
 }
 
 /// Renames `path` to a free `<path>.corrupt-<seconds>[-n]` name and returns that name.
-fn move_aside(path: &Path) -> io::Result<PathBuf> {
+pub(crate) fn move_aside(path: &Path) -> io::Result<PathBuf> {
     let secs = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let aside = (0..)
         .map(|n| PathBuf::from(format!("{}.corrupt-{secs}-{n}", path.display())))
@@ -121,7 +121,7 @@ fn move_aside(path: &Path) -> io::Result<PathBuf> {
 }
 
 /// `.<name>.lock` beside the log at `path`.
-fn lock_path(path: &Path) -> io::Result<PathBuf> {
+pub(crate) fn lock_path(path: &Path) -> io::Result<PathBuf> {
     let name = path.file_name().ok_or_else(|| io::Error::other("the path names no file"))?;
     Ok(path.with_file_name(format!(".{}.lock", name.to_string_lossy())))
 }

@@ -172,7 +172,23 @@ fn a_port_in_use_and_a_bad_flag_exit_2_with_one_line_and_no_backtrace() {
     // The fourth in-process server's port is the one taken: three servers and the router are
     // bound first, and still nothing is printed before the error.
     let first = (taken.local_addr().unwrap().port() - 3).to_string();
+    // A log folder that does not exist, and a log "folder" that is a file: found at start-up,
+    // not at Ctrl-C, when the run would be lost.
+    let dir = common::temp_dir("exit-2");
+    let missing = dir.join("missing").to_string_lossy().into_owned();
+    std::fs::write(dir.join("a-file"), "").unwrap();
+    let in_a_file = dir.join("a-file").join("server.json").to_string_lossy().into_owned();
     let runs = [
+        (
+            "router",
+            vec!["--log-dir", missing.as_str(), "--server-port", "0", "--public-ip", "1.2.3.4"],
+            "error: router: cannot keep a log at ",
+        ),
+        (
+            "server",
+            vec!["--port", "0", "--log", in_a_file.as_str(), "--public-ip", "1.2.3.4"],
+            "error: server ",
+        ),
         (
             "router",
             vec!["--port", "0", "--server-port", first.as_str(), "--public-ip", "1.2.3.4"],
@@ -196,7 +212,6 @@ fn a_port_in_use_and_a_bad_flag_exit_2_with_one_line_and_no_backtrace() {
             "error: --read-timeout: \"-1\" seconds: a time must be more than 0",
         ),
     ];
-    let dir = common::temp_dir("exit-2");
     for (program, args, first_line) in runs {
         let output = std::process::Command::new(common::example(program))
             .args(&args)
@@ -206,6 +221,9 @@ fn a_port_in_use_and_a_bad_flag_exit_2_with_one_line_and_no_backtrace() {
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{program} {args:?}: {stderr}");
+        if args.iter().any(|a| a.starts_with("--log")) {
+            assert!(stderr.contains("cannot keep a log at /"), "{stderr}");
+        }
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert_eq!(stdout, "", "{program} {args:?}: nothing is printed before the error");
         assert!(stderr.starts_with(first_line), "{program} {args:?}: {stderr}");

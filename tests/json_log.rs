@@ -122,3 +122,23 @@ fn the_log_is_readable_by_its_owner_only() {
     append_run(&path, &rows()).unwrap();
     assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
 }
+
+/// What the log will need at Ctrl-C is checked at start-up: an old file that is not a log is
+/// moved aside then, not when the run is written (and a folder that cannot hold the log stops
+/// the program before it serves anyone: `command_lines.rs`).
+#[test]
+fn a_file_that_is_not_a_log_is_moved_aside_at_start_up() {
+    let dir = temp_dir("aside-at-start");
+    let path = dir.join("server.json");
+    fs::write(&path, "not a log").unwrap();
+    let log = geotracker::LogFile::At(path.clone());
+    let (server, shutdown) = common::start_server_with(|c| c.log = log);
+    assert!(!path.exists(), "moved aside before the server served anyone");
+    let aside: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(
+        aside.iter().any(|n| n.to_string_lossy().starts_with("server.json.corrupt-")),
+        "{aside:?}"
+    );
+    shutdown.request();
+    assert_eq!(server.join().unwrap().log.unwrap().unwrap().key, "IP-Login-1");
+}

@@ -13,7 +13,7 @@ use super::queue::Queue;
 use super::trace::Trace;
 use super::{Limits, Output};
 use crate::geo::{public_ip, GeoChoice, Geolocator};
-use crate::iplog::Appended;
+use crate::iplog::{self, Appended};
 use crate::iptable::{IpTable, RouterEntry};
 use crate::nat::{NatEntry, NatTable};
 use crate::signal::{Shutdown, HURRIED_EXIT_CODE};
@@ -181,6 +181,37 @@ pub fn default_log_name(kind: &str, ip: IpAddr, port: Option<u16>) -> String {
     format!("geotracker-{kind}{ip}{port}.json").replace(':', "_")
 }
 
+/// Checks at start-up what the log will need at Ctrl-C, so that a run is not lost then: the
+/// folder exists and can be written (the lock file beside the log is created), and an old file
+/// is a log, or is moved aside now. Returns the path, or why the program cannot start.
+fn ready_log(who: &str, path: Option<PathBuf>, out: Output) -> Result<Option<PathBuf>, StartError> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let cannot =
+        |e: io::Error| StartError(format!("{who}: cannot keep a log at {}: {e}", path.display()));
+    let lock = iplog::lock_path(&path).map_err(cannot)?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock)
+        .map_err(cannot)?;
+    match std::fs::read(&path) {
+        Ok(bytes) if iplog::read_log(&bytes).is_some() => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        _ => {
+            let aside = iplog::move_aside(&path).map_err(cannot)?;
+            out.warn(format_args!(
+                "{who}: {} is not a log; it was kept as {}",
+                path.display(),
+                aside.display()
+            ));
+        }
+    }
+    Ok(Some(path))
+}
+
 /// Binds `addr` (the original's `s.bind` and `s.listen`); returns the socket and its port.
 fn listen(kind: &str, addr: SocketAddr) -> Result<(TcpListener, u16), StartError> {
     let bound = TcpListener::bind(addr).and_then(|l| Ok((l.local_addr()?.port(), l)));
@@ -194,6 +225,8 @@ impl Router {
     /// them, and prints the start-up lines. Everything that can fail at start-up fails here.
     pub fn bind(mut config: RouterConfig, shutdown: Arc<Shutdown>) -> Result<Router, StartError> {
         let (listener, port) = listen("router", config.bind)?;
+        let log_file = config.log.path(&default_log_name("router", config.bind.ip(), None));
+        let log = ready_log("router", log_file, config.output)?;
         let local_servers = local_servers::start(&mut config.servers)?;
         let servers = match config.servers {
             Servers::At(servers) if !servers.is_empty() => servers,
@@ -211,7 +244,7 @@ impl Router {
             queue: Queue::new(n),
             table: IpTable::new(),
             hold: config.hold,
-            log: config.log.path(&default_log_name("router", config.bind.ip(), None)),
+            log,
             failover: Failover::new(
                 servers.clone(),
                 config.limits.backoff,
@@ -261,9 +294,11 @@ impl Server {
     ) -> Result<Server, StartError> {
         let (listener, port) = listen("server", config.bind)?;
         let (who, out) = (format!("server {port}"), config.output);
+        let log_file = config.log.path(&default_log_name("server", config.bind.ip(), Some(port)));
+        let log = ready_log(&who, log_file, out)?;
         let shared = Arc::new(server::Shared {
             nat: NatTable::new(config.public_ip.unwrap_or(public_ip::FALLBACK)),
-            log: config.log.path(&default_log_name("server", config.bind.ip(), Some(port))),
+            log,
             limits: config.limits,
             who,
             geo,
