@@ -2,7 +2,8 @@
 //! prints the labels of the original's window. `--clients N` and `--load` run many clients at
 //! once (src/extras/load.rs); `--help` lists the flags.
 //!
-//! Exit code: 0 when an answer came, 1 when none came, 2 for a bad command line.
+//! Exit code: 0 when the address was located, 1 when the answer is a failure or no answer came,
+//! 2 for a bad command line.
 use geotracker::{args, client, load};
 use std::process::ExitCode;
 
@@ -30,14 +31,21 @@ fn main() -> ExitCode {
             println!("All servers are busy: you are number {position} in the queue...");
         }
     };
-    match client::ask(config.router, config.request, config.timeout, told_place) {
-        // 3. ... and show the answer.
-        Ok(answer) if config.json => println!("{}", answer.raw),
-        Ok(answer) => print!("{}", client::details(&answer)),
+    let answer = match client::ask(config.router, config.request, config.timeout, told_place) {
+        Ok(answer) => answer,
         Err(e) => {
             eprintln!("client: {e}");
             return ExitCode::FAILURE;
         }
+    };
+    // 3. ... and show the answer.
+    match config.json {
+        true => println!("{}", answer.raw),
+        false => print!("{}", client::details(&answer)),
     }
-    ExitCode::SUCCESS
+    if answer.reply.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

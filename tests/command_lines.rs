@@ -232,3 +232,30 @@ fn a_port_in_use_and_a_bad_flag_exit_2_with_one_line_and_no_backtrace() {
     drop(taken);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The client's exit code says whether it located the address: 0 located, 1 a failure answer
+/// (here a private address) or no router at all, 2 a bad command line. It used to be 0 for a
+/// failure answer.
+#[test]
+fn the_client_exits_0_when_located_1_when_not_and_2_for_a_bad_command_line() {
+    let system = common::System::start(Duration::ZERO);
+    let router = system.router_addr.to_string();
+    let dead =
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let runs = [
+        (vec!["--router", router.as_str()], 0),
+        (vec!["--router", router.as_str(), "8.8.8.8", "--json"], 0),
+        (vec!["--router", router.as_str(), "192.168.1.200"], 1),
+        (vec!["--router", router.as_str(), "--clients", "3", "10.0.0.1"], 1),
+        (vec!["--router", router.as_str(), "--clients", "3"], 0),
+        (vec!["--router", dead.as_str()], 1),
+        (vec!["--router", router.as_str(), "not-an-address"], 2),
+    ];
+    for (args, code) in runs {
+        let output =
+            std::process::Command::new(common::example("client")).args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "client {args:?}: {stderr}");
+    }
+    system.stop();
+}

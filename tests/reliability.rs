@@ -441,3 +441,30 @@ fn a_client_waiting_in_the_queue_outlives_the_request_timeout() {
     shutdown.request();
     assert_eq!(router.join().unwrap().table.len(), 5);
 }
+
+/// `--timeout-secs` is a deadline for the whole exchange: a router that sends one byte every
+/// 100 ms (never a newline) used to keep the client waiting for ever, since each byte reset a
+/// per-read timeout. Now the client gives up when the deadline passes.
+#[test]
+fn a_router_trickling_bytes_cannot_keep_the_client_past_its_deadline() {
+    let listener = TcpListener::bind(any_port()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    // The trickling router: a byte every 100 ms to each client, for as long as it reads.
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            thread::spawn(move || {
+                while stream.write_all(b" ").is_ok() {
+                    thread::sleep(Duration::from_millis(100));
+                }
+            });
+        }
+    });
+    let started = Instant::now();
+    let deadline = Duration::from_secs(1);
+    let err = geotracker::client::ask(addr, Request::MyLocation, deadline, |_| {})
+        .expect_err("no answer can come");
+    let took = started.elapsed();
+    assert!(err.to_string().contains("timed out"), "{err}");
+    assert!(took >= deadline && took < Duration::from_secs(3), "gave up after {took:?}");
+}

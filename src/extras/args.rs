@@ -90,10 +90,12 @@ usage: cargo run --example client -- [IP] [--router ADDR:PORT] [--clients N] [--
   --router A:P    the router (default 127.0.0.1:9020)
   --clients N     run N clients at once and print one row each (default 1)
   --json          print the raw reply line(s)
-  --timeout-secs  give up on a silent router after N seconds (default 120)
+  --timeout-secs  give up after N seconds for the whole exchange, queue included (default 120)
   --load          measure: --clients N clients ask in a loop for --secs S seconds (default 5),
                   then print answers per second, latency percentiles, errors and slots
-                  (build with --release for figures worth quoting)";
+                  (build with --release for figures worth quoting)
+exit code: 0 located (every client, with --clients), 1 an answer is a failure or no answer
+came, 2 a bad command line";
 
 /// What the client example does.
 #[derive(Debug, Clone, PartialEq, Eq)]

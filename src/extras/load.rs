@@ -21,8 +21,8 @@ use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The client example's `--clients N` (N > 1) or `--load`; returns the exit code: 0, or 1 if
-/// a client got no answer or the threads could not be started.
+/// The client example's `--clients N` (N > 1) or `--load`; returns the exit code: 0, or 1 if a
+/// client got no answer or a failure (with `--clients`), or the threads could not be started.
 pub fn from_command_line(config: &ClientConfig) -> u8 {
     let Some(duration) = config.load else {
         return burst(config);
@@ -71,11 +71,14 @@ fn burst(config: &ClientConfig) -> u8 {
             "client", "status", "slot", "queue", "waited_ms", "total_ms", "query"
         ));
     }
-    let mut failed = 0;
+    let (mut failed, mut not_located) = (0, 0);
     for (k, answer) in answers {
         match answer {
-            Ok(answer) if config.json => crate::extras::print_line(format_args!("{}", answer.raw)),
-            Ok(answer) => crate::extras::print_line(format_args!("{}", row(k, &answer))),
+            Ok(answer) => {
+                not_located += usize::from(!answer.reply.is_success());
+                let line = if config.json { answer.raw.clone() } else { row(k, &answer) };
+                crate::extras::print_line(format_args!("{line}"));
+            }
             Err(e) => {
                 failed += 1;
                 eprintln!("client {k}: {e}");
@@ -85,7 +88,7 @@ fn burst(config: &ClientConfig) -> u8 {
     if failed > 0 {
         eprintln!("client: {failed} of {n} clients got no answer");
     }
-    u8::from(failed > 0)
+    u8::from(failed + not_located > 0)
 }
 
 /// One row of [`burst`]'s table.
