@@ -48,6 +48,11 @@ impl IpTable {
         }
     }
 
+    /// A copy of the oldest `n` rows (all of them, if there are fewer).
+    pub fn oldest(&self, n: usize) -> Vec<RouterEntry> {
+        self.rows.lock().iter().take(n).copied().collect()
+    }
+
     /// Takes out the oldest `n` rows (all of them, if there are fewer).
     pub fn take_oldest(&self, n: usize) -> Vec<RouterEntry> {
         let mut rows = self.rows.lock();

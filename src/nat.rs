@@ -81,6 +81,11 @@ impl NatTable {
         entry
     }
 
+    /// A copy of the oldest `n` rows (all of them, if there are fewer).
+    pub fn oldest(&self, n: usize) -> Vec<NatEntry> {
+        self.state.lock().rows.iter().take(n).copied().collect()
+    }
+
     /// Takes out the oldest `n` rows (all of them, if there are fewer) and forgets those
     /// callers: one that comes back is mapped anew. The pool goes on from where it was.
     pub fn take_oldest(&self, n: usize) -> Vec<NatEntry> {

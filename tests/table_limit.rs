@@ -75,3 +75,37 @@ fn a_server_forgets_written_callers_but_keeps_its_pool_moving() {
     assert_eq!(publics, expected);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A full table that cannot be written (a full disk, say) used to be dropped ("100 rows lost").
+/// Now its rows stay in memory until a write succeeds: none is lost, and the runs keep the
+/// order and the size of full tables.
+#[test]
+fn a_full_table_that_cannot_be_written_keeps_its_rows_until_it_can() {
+    let dir = common::temp_dir("full-disk");
+    let log = dir.join("router.json");
+    let router_log = log.clone();
+    let system = System::start_with(move |c| {
+        c.limits.table_limit = 10;
+        c.log = LogFile::At(router_log);
+    });
+    // Every write of the log fails while its temporary file's name is taken by a folder.
+    let blocked = dir.join(format!(".router.json.tmp-{}", std::process::id()));
+    std::fs::create_dir(&blocked).unwrap();
+    for _ in 0..25 {
+        assert!(system.ask(Request::MyLocation).reply.is_success());
+    }
+    assert!(!log.exists(), "nothing could be written");
+    std::fs::remove_dir(&blocked).unwrap();
+    // The disk has room again: at the next full table, every full run is written.
+    for _ in 0..10 {
+        assert!(system.ask(Request::MyLocation).reply.is_success());
+    }
+    let (report, _) = system.stop();
+    assert_eq!(report.table.len(), 5);
+    let runs = runs(&log);
+    assert_eq!(runs.iter().map(Vec::len).collect::<Vec<_>>(), [10, 10, 10, 5]);
+    let ports: BTreeSet<u64> =
+        runs.iter().flatten().map(|row| row["IP No."][0][1].as_u64().unwrap()).collect();
+    assert_eq!(ports.len(), 35, "every client once: no row lost, none written twice");
+    std::fs::remove_dir_all(dir).unwrap();
+}
