@@ -123,14 +123,13 @@ impl Shared {
             self.trace.record(client, Step::Granted { slot, turn });
             // The row names the server asked: another one if the first failed.
             self.table.replace(RouterEntry { client, server: self.servers[slot] });
-            ask_server(self.servers[slot], request, limits).map_err(|e| e.to_string())
+            ask_server(self.servers[slot], request, limits)
         });
 
         // 5. Say who served the client, and pass the answer on.
         let (answer, permit) = match asked {
             Ok((answer, permit)) => (answer, Some(permit)),
-            Err(failures) => {
-                let why = format!("no server reachable: {}", failures.join("; "));
+            Err(why) => {
                 out.progress(format_args!("router: {client}: {why}"));
                 let reply = serde_json::to_value(Reply::fail(query, why));
                 (reply.ok().and_then(|r| r.as_object().cloned()).unwrap_or_default(), None)

@@ -11,10 +11,12 @@
 //! the client given it is told at once that no server is reachable. Each change is printed,
 //! so that the lab sees a VM die and come back.
 
+use super::limits;
 use crate::extras::Output;
 use crate::semaphore::{Permit, Semaphore};
 use crate::signal::Shutdown;
 use parking_lot::Mutex;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread;
@@ -45,13 +47,17 @@ impl Failover {
     }
 
     /// Asks with `ask(permit)` until a server answers: returns its answer and its permit, or
-    /// why no server could answer.
+    /// why no server could: `no server reachable: ...` naming each server, or `router busy:
+    /// ...` when the router itself is out of file descriptors (not a server's fault: no server
+    /// is marked down for it).
     pub(crate) fn ask_until_answered<T>(
         &self,
         first: Permit,
         semaphore: &Arc<Semaphore>,
-        mut ask: impl FnMut(&Permit) -> Result<T, String>,
-    ) -> Result<(T, Permit), Vec<String>> {
+        mut ask: impl FnMut(&Permit) -> io::Result<T>,
+    ) -> Result<(T, Permit), String> {
+        let unreachable =
+            |failures: Vec<String>| format!("no server reachable: {}", failures.join("; "));
         let (mut permit, mut failures) = (first, Vec::new());
         loop {
             let (slot, server) = (permit.slot(), self.servers[permit.slot()]);
@@ -61,18 +67,23 @@ impl Failover {
                         self.answered(slot);
                         return Ok((answer, permit));
                     }
+                    Err(e) if limits::out_of_descriptors(&e) => {
+                        return Err(format!(
+                            "router busy: out of file descriptors ({e}); try again"
+                        ));
+                    }
                     Err(why) => {
                         failures.push(format!("{server}: {why}"));
-                        self.failed(slot, &why);
+                        self.failed(slot, &why.to_string());
                     }
                 }
                 if failures.len() == self.servers.len() {
-                    return Err(failures); // Every server tried; the permit goes back.
+                    return Err(unreachable(failures)); // Every server tried; the permit goes back.
                 }
             }
             // Every slot down: this one stays in service, and the client is told at once.
             if let Some(all_down) = self.all_down() {
-                return Err(if failures.is_empty() { all_down } else { failures });
+                return Err(unreachable(if failures.is_empty() { all_down } else { failures }));
             }
             // This slot is down: out of service until its back-off ends. Another one, at the
             // semaphore itself.
@@ -132,5 +143,47 @@ impl Failover {
         let up: Vec<usize> =
             (0..self.servers.len()).filter(|&s| self.retry_in(s, now).is_none()).collect();
         self.out.notice(format_args!("router: {change}; slots up: {up:?}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failover(servers: usize) -> (Failover, Arc<Semaphore>) {
+        let servers =
+            (0..servers).map(|i| SocketAddr::from(([127, 0, 0, 1], 1 + i as u16))).collect();
+        let failover =
+            Failover::new(servers, Duration::from_secs(60), Output::Nothing, Shutdown::new());
+        (failover, Arc::new(Semaphore::new(2)))
+    }
+
+    #[test]
+    fn the_router_out_of_file_descriptors_marks_no_server_down() {
+        let (failover, semaphore) = failover(2);
+        let emfile = || Err::<(), _>(io::Error::from_raw_os_error(24));
+        let why = failover.ask_until_answered(semaphore.acquire(), &semaphore, |_| emfile());
+        assert!(why.err().unwrap().starts_with("router busy: out of file descriptors"));
+        assert_eq!(failover.retry_in(0, Instant::now()), None, "slot 0 is still up");
+        assert_eq!(semaphore.counts().0, 2, "the permit went back");
+    }
+
+    #[test]
+    fn a_failed_server_is_skipped_and_every_server_down_is_told_at_once() {
+        let (failover, semaphore) = failover(2);
+        let refused = || Err::<(), _>(io::Error::from(io::ErrorKind::ConnectionRefused));
+        // The first client tries both servers, each once.
+        let mut asked = Vec::new();
+        let why = failover.ask_until_answered(semaphore.acquire(), &semaphore, |permit| {
+            asked.push(permit.slot());
+            refused()
+        });
+        assert_eq!(asked, [0, 1]);
+        assert!(why.err().unwrap().starts_with("no server reachable: 127.0.0.1:1: "));
+        // Slot 0 is kept out of service by its keeper; slot 1, the last, stays in service.
+        assert_eq!(semaphore.counts().0, 1);
+        // The next client is given slot 1, and told at once that both are down.
+        let why = failover.ask_until_answered(semaphore.acquire(), &semaphore, |_| Ok(()));
+        assert_eq!(why.err().unwrap().matches("is down (tried again in 60 s)").count(), 2);
     }
 }

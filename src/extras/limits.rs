@@ -71,11 +71,65 @@ impl Limits {
     }
 }
 
-/// After `accept()` failed (out of file descriptors, say): reports it and breathes 10 ms, so
-/// that the loop does not spin, then the loop goes on.
+/// True for the program's own lack of file descriptors (EMFILE, ENFILE; WSAEMFILE on
+/// Windows): not a fault of the peer, nor of a server.
+pub(crate) fn out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(23 | 24 | 10024))
+}
+
+/// After `accept()` failed: reports it (once a second at most) and breathes, so that the loop
+/// does not spin: 100 ms when the program is out of file descriptors, which the connections it
+/// is serving give back as they end; 10 ms otherwise.
 pub(crate) fn after_accept_error(who: &str, e: io::Error, out: crate::Output) {
-    out.warn(format_args!("{who}: accept failed: {e}"));
-    std::thread::sleep(Duration::from_millis(10));
+    static LAST_REPORT: Mutex<Option<std::time::Instant>> = Mutex::new(None);
+    let mut last = LAST_REPORT.lock();
+    if last.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+        out.warn(format_args!("{who}: accept failed: {e}; waiting a moment"));
+        *last = Some(std::time::Instant::now());
+    }
+    drop(last);
+    let pause = if out_of_descriptors(&e) { 100 } else { 10 };
+    std::thread::sleep(Duration::from_millis(pause));
+}
+
+/// Raises the soft limit on open files towards the hard one, where the system allows it, and
+/// lowers `--max-clients` to what the limit leaves room for, `per_client` descriptors each
+/// (the client's connection, the one to its server, and the server's end if it is in this
+/// process) after 64 for the rest. Returns the start-up line that says so (none on Windows,
+/// which has no such limit to read: the sockets a program can open are bounded by memory).
+pub(crate) fn fit_to_descriptors(limits: &mut Limits, per_client: usize) -> Option<String> {
+    let (open, raised) = descriptor_limit()?;
+    let room = (open.saturating_sub(64) / per_client as u64).max(1);
+    let fits = usize::try_from(room).unwrap_or(usize::MAX);
+    let raised = raised.map(|from| format!(" (raised from {from})")).unwrap_or_default();
+    let line = format!("{open} open files{raised}: room for {fits} clients at once");
+    if fits >= limits.max_clients {
+        return Some(line);
+    }
+    let wanted = std::mem::replace(&mut limits.max_clients, fits);
+    Some(format!("{line}, so --max-clients is {fits}, not {wanted}"))
+}
+
+/// The limit on open files after raising it where possible, and what it was if it was raised.
+#[cfg(unix)]
+fn descriptor_limit() -> Option<(u64, Option<u64>)> {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let soft = limit.current.unwrap_or(u64::MAX);
+    // macOS refuses more than 10240 (OPEN_MAX) even under an unlimited hard limit.
+    for wanted in [limit.maximum.unwrap_or(u64::MAX), 10_240] {
+        if wanted > soft
+            && setrlimit(Resource::Nofile, Rlimit { current: Some(wanted), ..limit }).is_ok()
+        {
+            return Some((wanted, Some(soft)));
+        }
+    }
+    Some((soft, None))
+}
+
+#[cfg(not(unix))]
+fn descriptor_limit() -> Option<(u64, Option<u64>)> {
+    None
 }
 
 /// How many connections each address has open now.

@@ -11,7 +11,7 @@ use super::failover::Failover;
 use super::local_servers;
 use super::queue::Queue;
 use super::trace::Trace;
-use super::{Limits, Output};
+use super::{limits, Limits, Output};
 use crate::geo::{public_ip, GeoChoice, Geolocator};
 use crate::iplog::{self, Appended};
 use crate::iptable::{IpTable, RouterEntry};
@@ -224,6 +224,14 @@ impl Router {
     /// Binds the router's socket, starts the in-process servers if the configuration asks for
     /// them, and prints the start-up lines. Everything that can fail at start-up fails here.
     pub fn bind(mut config: RouterConfig, shutdown: Arc<Shutdown>) -> Result<Router, StartError> {
+        // Descriptors per client: its connection and the one to its server, and that server's
+        // end too if the servers are in this process.
+        let in_process = matches!(config.servers, Servers::InProcess { .. });
+        let descriptors =
+            limits::fit_to_descriptors(&mut config.limits, 2 + usize::from(in_process));
+        if let Servers::InProcess { config: servers, .. } = &mut config.servers {
+            servers.limits.max_clients = servers.limits.max_clients.min(config.limits.max_clients);
+        }
         let (listener, port) = listen("router", config.bind)?;
         let log_file = config.log.path(&default_log_name("router", config.bind.ip(), None));
         let log = ready_log("router", log_file, config.output)?;
@@ -235,6 +243,9 @@ impl Router {
         let out = config.output;
         out.notice(format_args!("router: socket bound to port {port}"));
         out.notice(format_args!("router: socket is listening"));
+        if let Some(descriptors) = descriptors {
+            out.notice(format_args!("router: {descriptors}"));
+        }
         let list: Vec<String> = servers.iter().map(ToString::to_string).collect();
         let (n, list, hold) = (servers.len(), list.join(", "), config.hold.as_secs_f64());
         out.notice(format_args!(
@@ -269,7 +280,9 @@ impl Router {
 impl Server {
     /// Opens the geolocation source, finds the public address (`--public-ip`, else ipify, else
     /// the original's), binds the socket and prints the start-up lines.
-    pub fn bind(config: ServerConfig, shutdown: Arc<Shutdown>) -> Result<Server, StartError> {
+    pub fn bind(mut config: ServerConfig, shutdown: Arc<Shutdown>) -> Result<Server, StartError> {
+        // Descriptors per caller: its connection, and one to ip-api.com if it is asked.
+        let descriptors = limits::fit_to_descriptors(&mut config.limits, 2);
         let geo = config.geo.open().map_err(|e| StartError(format!("server: {e}")))?;
         let public = public_ip::resolve(config.public_ip);
         let server = Server::bind_with(
@@ -279,6 +292,9 @@ impl Server {
         )?;
         server.say_listening();
         let (who, out) = (&server.shared.who, server.shared.out);
+        if let Some(descriptors) = descriptors {
+            out.notice(format_args!("{who}: {descriptors}"));
+        }
         out.notice(format_args!("{who}: NAT pool starts at {public}"));
         out.notice(format_args!("{who}: geolocation source: {}", server.shared.geo.name()));
         Ok(server)
