@@ -100,3 +100,73 @@ fn servers_on_two_addresses_with_one_port_keep_a_default_log_each() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The stress run of the issue: two routers and two servers, all four writing one log, stopped
+/// together with SIGINT, 50 times. Every stop adds exactly four runs. Ignored (it starts 200
+/// processes); run it with
+/// `cargo build --examples && cargo test --test shared_log -- --ignored --nocapture`
+/// (with `GEOTRACKER_EXAMPLES=DIR` it runs the router and server found in DIR instead).
+#[cfg(unix)]
+#[test]
+#[ignore = "a stress run: 50 stops of four processes"]
+fn two_routers_and_two_servers_stopped_together_50_times_lose_no_run() {
+    use std::io::{BufRead, BufReader};
+    let example = |name: &str| match std::env::var_os("GEOTRACKER_EXAMPLES") {
+        Some(dir) => std::path::PathBuf::from(dir).join(name),
+        None => common::example(name),
+    };
+    let dir = common::temp_dir("four-on-one-log");
+    let log = dir.join("shared.json");
+    let log_arg = log.to_string_lossy().into_owned();
+    // Each started program prints the port it bound; the test waits for that line.
+    let start = |program: &str, args: &[&str]| {
+        let mut child = Command::new(example(program))
+            .args(args)
+            .args(["--port", "0", "--log", &log_arg, "--quiet"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let port: u16 = loop {
+            let line = lines.next().expect("it starts").unwrap();
+            if let Some(port) = line.split("socket bound to port ").nth(1) {
+                break port.parse().unwrap();
+            }
+        };
+        // Keep reading, so that the child never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        (child, port)
+    };
+    const STOPS: usize = 50;
+    for _ in 0..STOPS {
+        let servers: Vec<_> =
+            (0..2).map(|_| start("server", &["--public-ip", "117.222.175.180"])).collect();
+        let list = format!("127.0.0.1:{},127.0.0.1:{}", servers[0].1, servers[1].1);
+        let routers: Vec<_> = (0..2).map(|_| start("router", &["--servers", &list])).collect();
+        for (_, port) in &routers {
+            common::ask(([127, 0, 0, 1], *port).into(), geotracker::Request::MyLocation);
+        }
+        let mut all: Vec<_> = routers.into_iter().chain(servers).map(|(child, _)| child).collect();
+        let pids: Vec<String> = all.iter().map(|c| c.id().to_string()).collect();
+        // One `kill` for all four: they stop, and write the log, at the same moment.
+        assert!(Command::new("kill").arg("-INT").args(&pids).status().unwrap().success());
+        for child in &mut all {
+            assert_eq!(child.wait().unwrap().code(), Some(0));
+        }
+    }
+    let log: Value = serde_json::from_slice(&std::fs::read(&log).unwrap()).unwrap();
+    let runs: Vec<usize> = (1..=4 * STOPS)
+        .map(|n| log[format!("IP-Login-{n}")].as_array().map_or(usize::MAX, Vec::len))
+        .collect();
+    let lost = runs.iter().filter(|&&rows| rows == usize::MAX).count();
+    println!(
+        "{STOPS} stops of two routers and two servers: {} runs counted, {lost} lost",
+        log["count"]
+    );
+    assert_eq!((log["count"].as_u64(), lost), (Some(4 * STOPS as u64), 0));
+    // Each stop wrote two router runs of one row and two server runs (one row for the router
+    // that asked it, none for the other): 2 + 2 rows, none merged into another run.
+    assert_eq!(runs.iter().sum::<usize>(), 4 * STOPS, "{runs:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
