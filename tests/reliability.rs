@@ -262,6 +262,44 @@ fn callers_over_max_clients_are_told_server_busy_at_once() {
     server.join().unwrap();
 }
 
+/// A refused caller that has already sent its request reads the refusal and then a clean end:
+/// the server reads the unread request before it closes, so the close is not a reset.
+#[test]
+fn two_hundred_refused_callers_read_server_busy_then_a_clean_end_not_a_reset() {
+    let (server, shutdown) = start_server_with(|c| c.limits.max_clients = 1);
+    let quiet_one = TcpStream::connect(server.addr).unwrap();
+    // Eight callers at a time, so that requests arrive while the accept loop is still behind.
+    let addr = server.addr;
+    let callers: Vec<_> = (0..8)
+        .map(|_| {
+            thread::spawn(move || {
+                let ask = || {
+                    let mut stream = TcpStream::connect(addr)?;
+                    stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+                    stream.write_all(b"8.8.8.8\n")?;
+                    // Read to the end, as nc does: a reset after the line is an error here.
+                    let mut all = String::new();
+                    (&stream).read_to_string(&mut all).map(|_| all)
+                };
+                (0..25).map(|_| ask()).collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let replies: Vec<_> = callers.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    let busy = Reply::fail("", "server busy");
+    let read = replies.iter().filter(|r| matches!(r, Ok(l) if reply_of(l) == busy)).count();
+    let errors: Vec<_> = replies.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(
+        (read, errors.len()),
+        (200, 0),
+        "first errors: {:?}",
+        &errors[..errors.len().min(3)]
+    );
+    drop(quiet_one);
+    shutdown.request();
+    server.join().unwrap();
+}
+
 #[test]
 fn a_client_that_waits_longer_than_the_queue_timeout_is_told_so() {
     let (servers, arrived, held) = held_servers(4);

@@ -14,7 +14,7 @@ use crate::protocol;
 use crate::reply::Reply;
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
@@ -215,7 +215,22 @@ pub(crate) fn answer_at_stop(
 }
 
 /// Sends the one-line `fail` reply `message`; a peer that does not read it is not waited for.
+///
+/// The request the peer has already sent is read and dropped before the socket closes: a
+/// socket closed with unread bytes resets the connection, and a reset can reach the peer before
+/// it has read the reply, which it then never sees. Only what has already arrived is read; the
+/// accept loop never waits here.
 fn refuse(stream: &TcpStream, message: &str, limits: &Limits) {
     let _ = limits.apply_write_timeout(stream);
     let _ = protocol::write_line(stream, &Reply::fail("", message));
+    if stream.set_nonblocking(true).is_ok() {
+        let mut unread = [0u8; 4096];
+        // Stops at the first error (WouldBlock: nothing more has arrived), at the end of the
+        // stream, or after 64 KiB, so that a peer that keeps sending cannot hold the loop.
+        for _ in 0..16 {
+            if !matches!((&*stream).read(&mut unread), Ok(n) if n > 0) {
+                break;
+            }
+        }
+    }
 }
