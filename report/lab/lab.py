@@ -472,7 +472,8 @@ def processes_in(namespaces, except_pids=()):
                 cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
             except OSError:
                 continue
-            found.append((int(entry), cmd.decode(errors="replace").strip()))
+            program, *rest = cmd.decode(errors="replace").split() or ["?"]  # name, not path
+            found.append((int(entry), " ".join([Path(program).name, *rest])))
     return found
 
 
