@@ -38,7 +38,7 @@ mod signal;
 
 pub use extras::startup::{LogFile, RouterConfig, RouterReport, Servers, StartError};
 pub use extras::startup::{ServerConfig, ServerReport, ROUTER_PORT, SERVER_PORT};
-pub use extras::{args, load, queue::Admission, queue::Place, queue::Queue, Limits};
+pub use extras::{args, load, queue::Admission, queue::Place, queue::Queue, web, Limits};
 pub use iplog::{append_run, Appended};
 pub use iptable::{IpTable, RouterEntry};
 pub use nat::{next_in_pool, NatEntry, NatTable};

@@ -11,6 +11,7 @@
 //! | `table_limit.rs` | a full IP table written to the log as a run of its own (`--table-limit`) | `router.rs`, `server.rs`: `table_limit::spill_if_full` |
 //! | `local_servers.rs` | the four servers that `cargo run --example router` starts in-process | `router.rs`: `local_servers::start` |
 //! | `load.rs` | the client's `--clients N` and `--load` modes | `examples/client.rs` |
+//! | `web.rs` (and `web/`: the page, its style, script and icon) | the client's `--web`: the original's window as a web page, served by a thread per connection | `examples/client.rs` |
 //! | `args.rs` | the command lines of the three examples | `examples/` |
 //!
 //! The queue timeout is an argument of `Place::wait` (`semaphore.rs`); the public address of a
@@ -27,5 +28,6 @@ pub mod queue;
 pub(crate) mod startup;
 pub(crate) mod table_limit;
 pub(crate) mod trace;
+pub mod web;
 
 pub use limits::Limits;
