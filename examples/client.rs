@@ -1,10 +1,11 @@
 //! `cargo run --example client -- [IP]`: asks the router where you are (or where IP is) and
 //! prints the labels of the original's window. `--clients N` and `--load` run many clients at
-//! once (src/extras/load.rs); `--help` lists the flags.
+//! once (src/extras/load.rs); `--web` serves the window as a web page (src/extras/web.rs);
+//! `--help` lists the flags.
 //!
-//! Exit code: 0 when the address was located, 1 when the answer is a failure or no answer came,
-//! 2 for a bad command line.
-use geotracker::{args, client, load};
+//! Exit code: 0 when the address was located (or the page was stopped), 1 when the answer is a
+//! failure or no answer came, 2 for a bad command line.
+use geotracker::{args, client, load, web};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -24,6 +25,10 @@ fn main() -> ExitCode {
     // Beyond the original: many clients at once, or a measurement.
     if config.clients > 1 || config.load.is_some() {
         return ExitCode::from(load::from_command_line(&config));
+    }
+    // Beyond the original: its window as a web page, until Ctrl-C.
+    if config.web.is_some() {
+        return ExitCode::from(web::from_command_line(&config));
     }
     // 2. The original's button: ask once (src/client.rs) ...
     let told_place = |position| {

@@ -36,7 +36,7 @@ mod signal;
 
 pub use extras::startup::{default_log_name, ServerConfig, ServerReport, ROUTER_PORT, SERVER_PORT};
 pub use extras::startup::{LogFile, RouterConfig, RouterReport, Servers, StartError};
-pub use extras::{args, load, queue::Admission, queue::Place, queue::Queue, Limits, Output};
+pub use extras::{args, load, queue::Admission, queue::Place, queue::Queue, web, Limits, Output};
 pub use iplog::{append_run, Appended};
 pub use iptable::{IpTable, RouterEntry};
 pub use nat::{next_in_pool, NatEntry, NatTable};

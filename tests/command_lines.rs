@@ -33,6 +33,27 @@ fn defaults_are_the_originals_ports() {
     let client = args::client(args("")).unwrap();
     assert_eq!(client.router.to_string(), "127.0.0.1:9020");
     assert_eq!((client.clients, client.request), (1, Request::MyLocation));
+    assert_eq!(client.web, None);
+}
+
+#[test]
+fn web_takes_an_optional_address() {
+    let web = |line: &str| args::client(args(line)).unwrap().web.map(|a| a.to_string());
+    assert_eq!(web("--web").as_deref(), Some("127.0.0.1:8080"));
+    assert_eq!(web("--web 0.0.0.0:0").as_deref(), Some("0.0.0.0:0"));
+    assert_eq!(web("--web=[::1]:8081").as_deref(), Some("[::1]:8081"));
+    let client = args::client(args("--web --router 10.0.0.5:9021 --timeout-secs 7")).unwrap();
+    assert_eq!(client.web.unwrap().to_string(), "127.0.0.1:8080");
+    assert_eq!(client.router.to_string(), "10.0.0.5:9021");
+    assert_eq!(client.timeout, Duration::from_secs(7));
+    let refused =
+        "--web asks from the page, a click at a time: give it no IP, --clients, --json or --load";
+    for line in ["8.8.8.8 --web", "--web --clients 3", "--web --json", "--load --web"] {
+        assert_eq!(args::client(args(line)).unwrap_err().0, refused, "{line}");
+    }
+    let not_an_address = args::client(args("--web 8.8.8.8")).unwrap_err().0;
+    assert_eq!(not_an_address, "--web: \"8.8.8.8\" is not an ADDR:PORT");
+    assert!(args::CLIENT_USAGE.contains("--web [A:P]"));
 }
 
 #[test]
@@ -178,6 +199,7 @@ fn a_port_in_use_and_a_bad_flag_exit_2_with_one_line_and_no_backtrace() {
     let missing = dir.join("missing").to_string_lossy().into_owned();
     std::fs::write(dir.join("a-file"), "").unwrap();
     let in_a_file = dir.join("a-file").join("server.json").to_string_lossy().into_owned();
+    let taken_addr = taken.local_addr().unwrap().to_string();
     let runs = [
         (
             "router",
@@ -210,6 +232,11 @@ fn a_port_in_use_and_a_bad_flag_exit_2_with_one_line_and_no_backtrace() {
             "server",
             vec!["--read-timeout", "-1"],
             "error: --read-timeout: \"-1\" seconds: a time must be more than 0",
+        ),
+        (
+            "client",
+            vec!["--web", taken_addr.as_str()],
+            "error: client: cannot listen on 127.0.0.1:",
         ),
     ];
     for (program, args, first_line) in runs {

@@ -85,7 +85,7 @@ usage: cargo run --example router -- [--port P] [--bind IP] [--hold-secs N]
 /// Usage of `cargo run --example client`.
 pub const CLIENT_USAGE: &str = "\
 usage: cargo run --example client -- [IP] [--router ADDR:PORT] [--clients N] [--json]
-                                     [--timeout-secs N] [--load [--secs S]]
+                                     [--timeout-secs N] [--load [--secs S]] [--web [ADDR:PORT]]
   IP              look this address up instead of \"my location\"
   --router A:P    the router (default 127.0.0.1:9020)
   --clients N     run N clients at once and print one row each (default 1)
@@ -94,8 +94,12 @@ usage: cargo run --example client -- [IP] [--router ADDR:PORT] [--clients N] [--
   --load          measure: --clients N clients ask in a loop for --secs S seconds (default 5),
                   then print answers per second, latency percentiles, errors and slots
                   (build with --release for figures worth quoting)
-exit code: 0 located (every client, with --clients), 1 an answer is a failure or no answer
-came, 2 a bad command line";
+  --web [A:P]     serve the original's window as a web page on A:P (default 127.0.0.1:8080;
+                  port 0 picks a free one), print `open http://A:P/`, ask the router at each
+                  click; Ctrl-C stops it
+
+exit code: 0 located (every client, with --clients; with --web, the page was stopped), 1 an
+answer is a failure or no answer came, 2 a bad command line";
 
 /// What the client example does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +116,8 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// `--load`: ask in a loop for this long (`--secs`).
     pub load: Option<Duration>,
+    /// `--web`: serve the page on this address instead of asking once (`extras/web.rs`).
+    pub web: Option<SocketAddr>,
 }
 
 /// A command line that cannot be run; the message says what is wrong.
@@ -263,6 +269,7 @@ pub fn client(args: impl IntoIterator<Item = String>) -> Result<ClientConfig, Us
         json: false,
         timeout: Duration::from_secs(120),
         load: None,
+        web: None,
     };
     let (mut load, mut secs) = (false, Duration::from_secs(5));
     while let Some(arg) = args.next() {
@@ -280,6 +287,9 @@ pub fn client(args: impl IntoIterator<Item = String>) -> Result<ClientConfig, Us
             "--timeout-secs" => {
                 config.timeout = Duration::from_secs(args.value(&arg, "a number of seconds")?)
             }
+            // The address is optional: the next argument, unless it is a flag.
+            "--web" if args.next_is_flag() => config.web = Some(crate::web::DEFAULT_ADDR),
+            "--web" => config.web = Some(args.value(&arg, "an ADDR:PORT")?),
             flag if flag.starts_with("--") => {
                 return Err(UsageError(format!("unknown argument {flag:?}")))
             }
@@ -290,6 +300,11 @@ pub fn client(args: impl IntoIterator<Item = String>) -> Result<ClientConfig, Us
         }
     }
     config.load = load.then_some(secs);
+    let asks_once = config.request != Request::MyLocation || config.clients > 1;
+    if config.web.is_some() && (asks_once || config.json || load) {
+        let why = "--web asks from the page, a click at a time: give it no IP, --clients, --json or --load";
+        return Err(UsageError(why.into()));
+    }
     Ok(config)
 }
 
@@ -357,6 +372,11 @@ impl Args {
 
     fn next(&mut self) -> Option<String> {
         self.rest.pop_front()
+    }
+
+    /// True when no argument is left, or the next one is a flag.
+    fn next_is_flag(&self) -> bool {
+        self.rest.front().is_none_or(|next| next.starts_with("--"))
     }
 
     /// The value after `flag`, parsed; `what` it should be appears in the error.

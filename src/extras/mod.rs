@@ -15,6 +15,7 @@
 //! | `startup.rs` | configurations, binding, start-up lines, reports and exit codes | `Router::bind`, `Server::bind` |
 //! | `local_servers.rs` | the four servers that `cargo run --example router` starts in-process | `startup.rs`: `local_servers::start` |
 //! | `load.rs` | the client's `--clients N` and `--load` modes | `examples/client.rs` |
+//! | `web.rs` (and `web/`: the page, its style, script and icon) | the client's `--web`: the original's window as a web page, served by a thread per connection | `examples/client.rs` |
 //! | `args.rs` | the command lines of the three examples | `examples/` |
 //!
 //! The public address of a server is found in `geo/public_ip.rs`.
@@ -31,6 +32,7 @@ pub mod queue;
 pub(crate) mod startup;
 pub(crate) mod table_limit;
 pub(crate) mod trace;
+pub mod web;
 
 pub use limits::Limits;
 pub(crate) use output::print_line;

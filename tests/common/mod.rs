@@ -4,6 +4,7 @@
 pub mod mmdb_writer;
 
 use geotracker::geo::{Geolocator, MmdbGeolocator};
+use geotracker::web::{WebConfig, WebPage};
 use geotracker::{Limits, Output, Request, Router, RouterConfig, RouterReport};
 use geotracker::{Server, ServerConfig, ServerReport, Shutdown};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -253,4 +254,20 @@ pub fn start_server_with(
     adjust(&mut config);
     let server = Server::bind(config, Arc::clone(&shutdown)).expect("bind a server");
     (spawn_server(server), shutdown)
+}
+
+/// The client's web page (`--web`) on a free port, asking the router at `router`, with
+/// `adjust` changing the configuration first; already running, on a thread named `web`.
+pub fn start_web_page(
+    router: SocketAddr,
+    adjust: impl FnOnce(&mut WebConfig),
+) -> (Running<()>, Arc<Shutdown>) {
+    let shutdown = Shutdown::new();
+    let mut config = WebConfig::new(any_port(), router);
+    config.timeout = CLIENT_TIMEOUT;
+    adjust(&mut config);
+    let page = WebPage::bind(config, Arc::clone(&shutdown)).expect("bind the web page");
+    let addr = page.local_addr().expect("the web page's address");
+    let thread = std::thread::Builder::new().name("web".into()).spawn(move || page.run());
+    (Running { addr, thread: thread.expect("start the web page's thread") }, shutdown)
 }
