@@ -16,7 +16,7 @@
 use crate::extras::python_json;
 use serde::{ser::SerializeMap, ser::Serializer, Serialize};
 use serde_json::value::RawValue;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::{collections::BTreeMap, time::SystemTime};
@@ -144,7 +144,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         file.sync_all()?;
         fs::rename(&tmp, path)?;
         #[cfg(unix)]
-        File::open(dir)?.sync_all()?;
+        fs::File::open(dir)?.sync_all()?;
         Ok(())
     })();
     if written.is_err() {
