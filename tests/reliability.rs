@@ -124,23 +124,27 @@ fn a_client_sending_one_byte_at_a_time_is_dropped_at_the_deadline() {
 
 #[test]
 fn a_dead_server_is_skipped_and_its_clients_go_to_the_next_slot() {
-    let server_b = answering_server("B");
-    let servers = vec![dead_server(), server_b, answering_server("C")];
-    let (router, shutdown) = start_router_with(servers, |c| {
+    let servers = vec![dead_server(), answering_server("B"), answering_server("C")];
+    let (router, shutdown) = start_router_with(servers.clone(), |c| {
         c.limits.backoff = Duration::from_secs(60);
     });
-    // One at a time, so each client is first given slot 0, the dead one.
+    // One at a time, so each client is first given slot 0, the dead one. (Usually slot 1 is
+    // free again by then; it may still be held for a moment after the previous answer was
+    // sent, and then the client gets slot 2.)
+    let mut answered_by = Vec::new();
     for n in 0..10 {
         let reply = common::ask(router.addr, Request::MyLocation).reply;
         assert!(reply.is_success(), "client {n}: {reply:?}");
-        assert_eq!(reply.location.unwrap().city, "B", "client {n}");
-        assert_eq!(reply.router.unwrap().slot, 1, "client {n}");
+        let slot = reply.router.unwrap().slot;
+        let city = reply.location.unwrap().city;
+        assert_eq!((slot, city.as_str()), if slot == 1 { (1, "B") } else { (2, "C") }, "{n}");
+        answered_by.push(servers[slot]);
     }
     shutdown.request();
     let report = router.join().unwrap();
-    assert_eq!(report.table.len(), 10);
-    // The table names the server that answered each client, not the dead one.
-    assert!(report.table.iter().all(|row| row.server == server_b));
+    // The table names the server that answered each client, never the dead one.
+    let in_table: Vec<SocketAddr> = report.table.iter().map(|row| row.server).collect();
+    assert_eq!(in_table, answered_by);
 }
 
 #[test]
