@@ -5,7 +5,7 @@
 //! is behind a `parking_lot::Mutex`, so that client threads append to it at once without losing
 //! rows. (The server's table is the NAT table: `nat.rs`.)
 
-use parking_lot::Mutex;
+use crate::extras::sync::parking_lot::Mutex; // parking_lot's (loom's under --cfg loom)
 use serde::{Serialize, Serializer};
 use std::fmt::{self, Display, Write as _};
 use std::net::SocketAddr;

@@ -42,5 +42,6 @@ pub use iptable::{IpTable, RouterEntry};
 pub use nat::{next_in_pool, NatEntry, NatTable};
 pub use protocol::{LineReader, Request, MAX_REPLY_LINE, MAX_REQUEST_LINE};
 pub use reply::{Location, Reply, Served};
+pub use signal::HURRIED_EXIT_CODE;
 pub use {extras::queue::QueuedNotice, router::ask_server, router::Router, server::Server};
-pub use {semaphore::Permit, semaphore::Semaphore, signal::Shutdown, signal::HURRIED_EXIT_CODE};
+pub use {semaphore::Permit, semaphore::Semaphore, signal::InFlight, signal::Shutdown};

@@ -12,7 +12,8 @@
 //! waiting thread. The router puts a first-come-first-served queue in front of it
 //! (`extras/queue.rs`), so that only one client at a time waits here.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use crate::extras::sync::{Condvar, Mutex, MutexGuard}; // std::sync's (loom's under --cfg loom)
+use std::sync::{Arc, PoisonError};
 use std::time::Instant;
 
 /// A counting semaphore over numbered slots that hands out the lowest free one.

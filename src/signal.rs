@@ -19,12 +19,13 @@
 //!    served, the tables are written as they are, and the exit code is 130 (128 + SIGINT). A
 //!    third exits at once, writing nothing (signal-hook's `register_conditional_shutdown`).
 
+use crate::extras::sync::{Condvar, Mutex, MutexGuard}; // std::sync's (loom's under --cfg loom)
 use crate::extras::Output;
 use crate::iplog::{self, Appended};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 use std::{io, path::Path, thread};
 
@@ -67,7 +68,7 @@ enum Stage {
 }
 
 /// One connection being served; dropping it (in a panic too) counts it out.
-pub(crate) struct InFlight(Arc<Shutdown>);
+pub struct InFlight(Arc<Shutdown>);
 
 impl Shutdown {
     /// A shutdown that only [`Shutdown::request`] starts.
@@ -171,22 +172,28 @@ impl Shutdown {
     }
 
     /// Counts one more connection in, until the guard it returns is dropped.
-    pub(crate) fn enter(self: &Arc<Self>) -> InFlight {
+    pub fn enter(self: &Arc<Self>) -> InFlight {
         self.lock().in_flight += 1;
         InFlight(Arc::clone(self))
     }
 
     /// How many connections are being served now.
-    pub(crate) fn in_flight(&self) -> usize {
+    pub fn in_flight(&self) -> usize {
         self.lock().in_flight
     }
 
     /// Waits until no connection is being served, `limit` has passed or the stop is hurried;
     /// returns how many connections were still being served.
-    pub(crate) fn drain(&self, limit: Duration) -> usize {
-        let busy = |s: &mut State| s.in_flight > 0 && s.stage != Stage::Hurrying;
-        let state = self.changed.wait_timeout_while(self.lock(), limit, busy);
-        state.unwrap_or_else(PoisonError::into_inner).0.in_flight
+    pub fn drain(&self, limit: Duration) -> usize {
+        let deadline = Instant::now() + limit;
+        let mut state = self.lock();
+        while state.in_flight > 0 && state.stage != Stage::Hurrying {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else { break };
+            // Asleep with the lock released; the last `InFlight` out, or a hurry, wakes us.
+            state =
+                self.changed.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
+        }
+        state.in_flight
     }
 }
 

@@ -17,6 +17,7 @@
 //! | `load.rs` | the client's `--clients N` and `--load` modes | `examples/client.rs` |
 //! | `web.rs` (and `web/`: the page, its style, script and icon) | the client's `--web`: the original's window as a web page, served by a thread per connection | `examples/client.rs` |
 //! | `args.rs` | the command lines of the three examples | `examples/` |
+//! | `sync.rs` | `std::sync` normally, loom's model of it for `tests/loom.rs` | the `use` lines of `semaphore.rs`, `signal.rs`, `iptable.rs`, `queue.rs` |
 //!
 //! The public address of a server is found in `geo/public_ip.rs`.
 
@@ -30,6 +31,7 @@ pub(crate) mod output;
 pub(crate) mod python_json;
 pub mod queue;
 pub(crate) mod startup;
+pub(crate) mod sync;
 pub(crate) mod table_limit;
 pub(crate) mod trace;
 pub mod web;

@@ -12,10 +12,11 @@
 //! Lock order: [`Queue::enter`] takes the semaphore's lock while it holds the queue's. Nothing
 //! takes them the other way round, so the two cannot deadlock.
 
+use crate::extras::sync::{Condvar, Mutex, MutexGuard}; // std::sync's (loom's under --cfg loom)
 use crate::semaphore::{Permit, Semaphore};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 /// A first-come-first-served queue in front of a [`Semaphore`].
