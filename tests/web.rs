@@ -13,25 +13,6 @@ use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The ids the page must have: ip-api.com's field names.
-const FIELD_IDS: [&str; 15] = [
-    "status",
-    "message",
-    "country",
-    "countryCode",
-    "region",
-    "regionName",
-    "city",
-    "zip",
-    "lat",
-    "lon",
-    "timezone",
-    "isp",
-    "org",
-    "as",
-    "query",
-];
-
 /// One answer as it came: status code, head, body.
 struct Answer {
     code: u16,
@@ -104,7 +85,7 @@ fn the_page_has_the_button_and_a_field_per_reply_field_and_loads_nothing_from_el
     assert_eq!(index.header("Content-Type"), Some("text/html; charset=utf-8"));
     assert_eq!(index.header("Content-Security-Policy"), Some("default-src 'self'"));
     assert_eq!(index.body.matches(">Click me to get your location!</button>").count(), 1);
-    for id in FIELD_IDS {
+    for id in common::PAGE_FIELD_IDS {
         assert_eq!(index.body.matches(&format!(" id=\"{id}\"")).count(), 1, "id {id}");
     }
     assert_eq!(get(page.addr, "/index.html").body, index.body);
@@ -131,7 +112,7 @@ fn the_page_has_the_button_and_a_field_per_reply_field_and_loads_nothing_from_el
     }
     assert!(!index.body.contains("http:") && !index.body.contains("https:"));
     let script = get(page.addr, "/app.js").body;
-    for id in FIELD_IDS {
+    for id in common::PAGE_FIELD_IDS {
         assert!(script.contains(&format!("\"{id}\"")), "app.js fills {id}");
     }
     shutdown.request();

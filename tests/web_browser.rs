@@ -19,28 +19,6 @@ use std::sync::mpsc;
 use std::time::Duration;
 use webdriver::Browser;
 
-/// The fields the page fills: ip-api.com's names, then ours (which slot served, the wait).
-const FIELD_IDS: [&str; 18] = [
-    "status",
-    "message",
-    "query",
-    "country",
-    "countryCode",
-    "region",
-    "regionName",
-    "city",
-    "zip",
-    "lat",
-    "lon",
-    "timezone",
-    "isp",
-    "org",
-    "as",
-    "source",
-    "served",
-    "waited",
-];
-
 /// The terminal client's labels (src/client.rs, `details`) and the page's field for each.
 const LABELS: [(&str, &str); 16] = [
     ("Status", "status"),
@@ -156,7 +134,9 @@ fn terminal_client(router: &str, ip: &str) -> BTreeMap<String, String> {
 
 /// Every field as the page shows it.
 fn shown(browser: &Browser) -> BTreeMap<String, String> {
-    FIELD_IDS.iter().map(|id| (id.to_string(), browser.text(&browser.by_id(id)))).collect()
+    // ip-api.com's fields, then ours: which slot served, and the wait.
+    let ids = common::PAGE_FIELD_IDS.iter().chain(&["source", "served", "waited"]);
+    ids.map(|id| (id.to_string(), browser.text(&browser.by_id(id)))).collect()
 }
 
 /// Types `address` into the box, clicks the button, and waits for the answer, which is the

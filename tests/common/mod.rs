@@ -48,6 +48,26 @@ pub fn test_limits() -> Limits {
     }
 }
 
+/// The ids of the web page's fields: ip-api.com's field names (the order the page shows them).
+#[allow(dead_code)] // Only the web tests use it.
+pub const PAGE_FIELD_IDS: [&str; 15] = [
+    "status",
+    "message",
+    "query",
+    "country",
+    "countryCode",
+    "region",
+    "regionName",
+    "city",
+    "zip",
+    "lat",
+    "lon",
+    "timezone",
+    "isp",
+    "org",
+    "as",
+];
+
 /// How long a test client waits for its whole answer.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 
