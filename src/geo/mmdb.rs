@@ -8,6 +8,7 @@
 //! ([`MmdbGeolocator::bundled`]) with both City and ASN fields, so it works with no set-up.
 
 use super::database::{Database, GeoDbError, Role, Schema};
+use super::ranges::address_to_locate;
 use super::records::{Asn, FlatCity, GeoIp2City};
 use super::{answer_special, Geolocator};
 use crate::reply::{Location, Reply};
@@ -85,7 +86,8 @@ impl Geolocator for MmdbGeolocator {
         if let Some(reply) = answer_special(ip) {
             return reply;
         }
-        match self.lookup(ip) {
+        // A 6to4, NAT64 or Teredo address is located by the IPv4 address inside it.
+        match self.lookup(address_to_locate(ip)) {
             Ok(Some((location, source))) => Reply::success(ip, location, source),
             Ok(None) => Reply::fail(ip.to_string(), "not in database"),
             Err(e) => Reply::fail(ip.to_string(), format!("database error: {e}")),
@@ -122,9 +124,11 @@ mod tests {
 
     #[test]
     fn special_addresses_get_ip_api_messages() {
-        assert_eq!(locate("127.0.0.1"), Reply::fail("127.0.0.1", "private range"));
+        assert_eq!(locate("127.0.0.1"), Reply::fail("127.0.0.1", "reserved range"));
+        assert_eq!(locate("::1"), Reply::fail("::1", "reserved range"));
         assert_eq!(locate("::ffff:192.168.1.2"), Reply::fail("192.168.1.2", "private range"));
         assert_eq!(locate("240.0.0.1"), Reply::fail("240.0.0.1", "reserved range"));
+        assert_eq!(locate("2002:c0a8:101::1"), Reply::fail("2002:c0a8:101::1", "private range"));
     }
 
     #[test]

@@ -12,9 +12,9 @@
 //!   per-address cache (`cache.rs`) that obeys its rate limit (`rate_limit.rs`).
 //! - [`Auto`]: ip-api.com while it answers, the local database when it does not (`--geo auto`).
 //!
-//! All of them answer private and reserved addresses the way ip-api.com does, without a lookup
-//! (`ranges.rs`). [`public_ip`] finds the server's own public address, where its NAT pool
-//! starts.
+//! All of them answer private and reserved addresses the way ip-api.com does, without a lookup,
+//! and locate a 6to4, NAT64 or Teredo address by the IPv4 address inside it (`ranges.rs`).
+//! [`public_ip`] finds the server's own public address, where its NAT pool starts.
 
 mod auto;
 mod cache;
@@ -33,7 +33,7 @@ pub use database::{Database, GeoDbError, Role, Schema, BUNDLED_DB, BUNDLED_NAME}
 pub use ip_api::{IpApi, IpApiConfig, Unavailable, FIELDS as IP_API_FIELDS};
 pub use mmdb::MmdbGeolocator;
 pub use public_ip::PublicIp;
-pub use ranges::{special_range, PRIVATE, RESERVED};
+pub use ranges::{address_to_locate, special_range, PRIVATE, RESERVED};
 
 use crate::reply::Reply;
 use std::net::IpAddr;
