@@ -69,19 +69,19 @@ fn text(v: &Value, path: &[&str]) -> String {
     at.as_str().unwrap_or_default().to_string()
 }
 
+/// The name of `code` in the one country table, else the record's English name.
 fn country(english: String, code: &str) -> String {
-    if english.is_empty() {
-        country_name(code).unwrap_or_default().to_string()
-    } else {
-        english
-    }
+    country_name(code).map(str::to_string).unwrap_or(english)
 }
 
-/// The documented mapping of a GeoIP2 City record (see the table in `geo/records.rs`).
+/// The documented mapping of a GeoIP2 City record (see the table in `geo/records.rs`):
+/// `registered_country` stands in for a missing `country`.
 fn expected_geoip2(v: &Value) -> Location {
-    let code = text(v, &["country", "iso_code"]);
+    let named = |key: &str| v[key]["iso_code"].is_string() || v[key]["names"]["en"].is_string();
+    let key = if named("country") { "country" } else { "registered_country" };
+    let code = text(v, &[key, "iso_code"]);
     let mut loc = Location {
-        country: country(text(v, &["country", "names", "en"]), &code),
+        country: country(text(v, &[key, "names", "en"]), &code),
         country_code: code,
         region: text(v, &["subdivisions", "0", "iso_code"]),
         region_name: text(v, &["subdivisions", "0", "names", "en"]),
