@@ -520,6 +520,104 @@ fn each_unusable_city_database_gets_its_own_clear_error() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// Where a database's search tree, data section and metadata are: (tree end, data end).
+fn sections(bytes: &[u8]) -> (usize, usize) {
+    let reader = maxminddb::Reader::from_source(bytes).unwrap();
+    let meta = reader.metadata();
+    let tree_end = meta.node_count as usize * usize::from(meta.record_size) / 4;
+    let marker = b"\xAB\xCD\xEFMaxMind.com";
+    let data_end = bytes.windows(marker.len()).rposition(|w| w == marker).unwrap();
+    (tree_end, data_end)
+}
+
+#[test]
+fn a_damaged_database_is_refused_at_start_up_whatever_part_is_damaged() {
+    let dir = temp_dir("damaged");
+    let mut rng = Rng::new(SEED + 3);
+    let mut writer = Writer::new("GeoLite2-City", "test city", 6);
+    fill(&mut writer, &mut rng, true, |rng| random_geoip2(rng, true));
+    let good = writer.to_bytes();
+    let (tree_end, data_end) = sections(&good);
+    let data_start = tree_end + 16;
+    let zeroed = |from: usize, len: usize| {
+        let mut bytes = good.clone();
+        bytes[from..from + len].fill(0);
+        bytes
+    };
+    let patched = |at: usize, byte: u8| {
+        let mut bytes = good.clone();
+        bytes[at] = byte;
+        bytes
+    };
+    let string_at = good[data_start..].windows(9).position(|w| w == b"Bengaluru").unwrap();
+    let mut cut = good.clone();
+    cut.drain(data_start + (data_end - data_start) / 3..data_start + (data_end - data_start) / 2);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        // The middle of the tree zeroed: its records point back at the root.
+        ("zeroed tree", zeroed(tree_end / 2 - 3000, 6000), "its search tree loops"),
+        ("zeroed data", zeroed((data_start + data_end) / 2 - 3000, 6000), "is damaged"),
+        ("a third of the data gone", cut, "damaged"),
+        ("the separator", patched(tree_end + 7, 1), "are not zero"),
+        ("a string", patched(data_start + string_at, 0xff), "is not UTF-8"),
+        // The root's left record, 24 bits, pointing past the data section.
+        ("a record", [vec![0xff; 3], good[3..].to_vec()].concat(), "outside the data section"),
+    ];
+    assert!(Database::from_bytes(good.clone().into(), "good", Role::City, None).is_ok());
+    for (what, bytes, words) in cases {
+        let path = dir.join("city.mmdb");
+        std::fs::write(&path, &bytes).unwrap();
+        let choice = GeoChoice { city_dbs: vec![path.clone()], ..GeoChoice::default() };
+        let error = choice.open().err().unwrap_or_else(|| panic!("{what}: accepted"));
+        let message = error.to_string();
+        let start = format!("geolocation database {}: ", path.display());
+        assert!(message.starts_with(&start), "{what}: {message}");
+        assert!(message.contains(words), "{what}: {message}");
+        assert!(
+            message.contains("a damaged \"GeoLite2-City\" database")
+                || message.contains("not a readable MaxMind database"),
+            "{what}: {message}"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A three-node IPv4 tree as the writer numbers it: the root (node 0) with 0.0.0.0/1 under node
+/// 1 and 128.0.0.0/1 under node 2, each with one record in its left half.
+fn three_nodes() -> Vec<u8> {
+    let mut writer = Writer::new("GeoLite2-City", "three nodes", 4);
+    let city = |name: &str| {
+        Db::map([
+            ("country", Db::map([("iso_code", Db::str("US"))])),
+            ("city", Db::map([("names", Db::map([("en", Db::str(name))]))])),
+        ])
+    };
+    writer.insert("0.0.0.0".parse().unwrap(), 2, &city("A"));
+    writer.insert("128.0.0.0".parse().unwrap(), 2, &city("B"));
+    let bytes = writer.to_bytes();
+    assert_eq!(writer.node_count(), 3);
+    assert_eq!(bytes[..6], [0, 0, 1, 0, 0, 2], "root: 0.0.0.0/1 is node 1, 128.0.0.0/1 node 2");
+    bytes
+}
+
+#[test]
+fn a_node_with_two_parents_is_accepted_and_a_loop_is_not() {
+    // Node 2's right half (192.0.0.0/2) made to point back at node 1, as MaxMind's files point
+    // ::ffff:0:0/96 at their IPv4 subtree: 192.0.0.0/3 then has the record of 0.0.0.0/2.
+    let mut alias = three_nodes();
+    alias[12 + 3..12 + 6].copy_from_slice(&[0, 0, 1]);
+    let db = Database::from_bytes(alias.clone().into(), "alias", Role::City, None).unwrap();
+    assert_eq!(db.schema(), Schema::GeoIp2City);
+    let reader = maxminddb::Reader::from_source(&alias[..]).unwrap();
+    let city: Option<Value> =
+        reader.lookup("192.0.0.1".parse().unwrap()).unwrap().decode().unwrap();
+    assert_eq!(city.unwrap()["city"]["names"]["en"], "A");
+    // Node 1's right half pointed back at the root: a lookup would go round for ever.
+    let mut looped = three_nodes();
+    looped[6 + 3..6 + 6].copy_from_slice(&[0, 0, 0]);
+    let error = Database::from_bytes(looped.into(), "loop", Role::City, None).err().unwrap();
+    assert!(error.reason.contains("node 1 points back to node 0"), "{error}");
+}
+
 #[test]
 fn databases_given_for_the_wrong_role_say_which_flag_they_belong_to() {
     let dir = temp_dir("roles");

@@ -5,8 +5,8 @@
 //! NAT uses up in seconds. So a [`Geolocator`] has three implementations:
 //!
 //! - [`MmdbGeolocator`], the default: MaxMind-format databases read into memory
-//!   (`database.rs` opens them and recognises their records, `records.rs` maps them to the
-//!   reply). The library carries a sample database; full ones are given with `--geo-db` and
+//!   (`database.rs` opens them, `verify.rs` checks every byte of them first, `records.rs` maps
+//!   their records to the reply). The library carries a sample database; full ones are given with `--geo-db` and
 //!   `--asn-db`.
 //! - [`IpApi`]: the original's behaviour, asking ip-api.com over HTTP (`--geo ip-api`), with a
 //!   per-address cache (`cache.rs`) that obeys its rate limit (`rate_limit.rs`).
@@ -26,6 +26,7 @@ pub mod public_ip;
 mod ranges;
 mod rate_limit;
 mod records;
+mod verify;
 
 pub use auto::Auto;
 pub use countries::name_of as country_name;
