@@ -190,39 +190,57 @@ fn addresses(rng: &mut Rng, v4: usize, v6: usize, dbs: &[&Independent]) -> Vec<I
     ips
 }
 
-/// What the reply for `ip` must be, from the independent reader's records.
+/// What the reply for `ip` must be, from the independent reader's records: the first City
+/// database's record with the ASN database's fields, or the ASN fields alone when no City
+/// database has `ip`; `None` when no database has it.
 fn expected_reply(
     ip: IpAddr,
     cities: &[(&Independent, &str, Schema)],
-    asn: Option<&Independent>,
-) -> Reply {
+    asn: Option<(&Independent, &str)>,
+) -> Option<Reply> {
+    let asn_record = asn.and_then(|(a, name)| Some((a.record(ip)?, name)));
     for (db, name, schema) in cities {
         if let Some(record) = db.record(ip) {
             let mut location = match schema {
                 Schema::FlatCity => expected_flat(&record),
                 _ => expected_geoip2(&record),
             };
-            if let Some(asn_record) = asn.and_then(|a| a.record(ip)) {
-                expected_asn(&asn_record, &mut location);
+            if let Some((asn_record, _)) = &asn_record {
+                expected_asn(asn_record, &mut location);
             }
-            return Reply::success(ip, location, name);
+            return Some(Reply::success(ip, location, name));
         }
     }
-    Reply::fail(ip.to_string(), "not in database")
+    let (asn_record, name) = asn_record?;
+    let mut location = Location::default();
+    expected_asn(&asn_record, &mut location);
+    Some(Reply::success(ip, location, name))
 }
 
-/// Checks every address; returns how many were found in a database.
+/// Checks every address; returns how many were found in a database. A miss must name the
+/// City databases asked (as its `source` and in its message) and say how to load another.
 fn compare_all(
     geo: &MmdbGeolocator,
     ips: &[IpAddr],
     cities: &[(&Independent, &str, Schema)],
-    asn: Option<&Independent>,
+    asn: Option<(&Independent, &str)>,
 ) -> (usize, usize) {
     let flat = cities.iter().any(|(_, _, s)| *s == Schema::FlatCity);
     let (mut v4_hits, mut v6_hits) = (0, 0);
     for &ip in ips {
-        let mut want = expected_reply(ip, cities, asn);
         let mut got = geo.locate(ip);
+        let Some(mut want) = expected_reply(ip, cities, asn) else {
+            assert_eq!(
+                (got.status.as_str(), got.query.as_str()),
+                ("fail", ip.to_string().as_str())
+            );
+            let message = got.message.unwrap_or_default();
+            let source = got.source.unwrap_or_default();
+            assert!(message.starts_with("not in database: "), "{ip}: {message}");
+            assert!(message.contains(&source) && message.contains("--geo-db PATH"), "{message}");
+            assert!(cities.iter().any(|(_, name, _)| source.contains(name)), "{ip}: {source}");
+            continue;
+        };
         if flat {
             (want, got) = (at_f32_precision(want), at_f32_precision(got));
         }
@@ -247,7 +265,8 @@ fn the_bundled_database_agrees_with_an_independent_reader_on_11000_addresses() {
     let (v4, v6) =
         compare_all(&geo, &ips, &[(&independent, "dbip-lite-sample", Schema::GeoIp2City)], None);
     // The sample holds the largest networks of every country: a good share of random
-    // addresses are in it, and the rest must be "not in database", as checked above.
+    // addresses are in it, and the rest must be misses that explain themselves, as checked
+    // above.
     assert!(v4 >= 1_000, "only {v4} IPv4 hits");
     assert!(v6 >= 400, "only {v6} IPv6 hits");
 }
@@ -395,8 +414,8 @@ fn a_geoip2_city_database_with_an_asn_database_agrees_with_an_independent_reader
     );
     let (city_db, asn_db) = (Independent::new(&city_bytes), Independent::new(&asn_bytes));
     let ips = addresses(&mut rng, 10_000, 1_000, &[&city_db]);
-    let (v4, v6) =
-        compare_all(&geo, &ips, &[(&city_db, "test-city", Schema::GeoIp2City)], Some(&asn_db));
+    let cities = [(&city_db, "test-city", Schema::GeoIp2City)];
+    let (v4, v6) = compare_all(&geo, &ips, &cities, Some((&asn_db, "test-asn")));
     assert!(v4 >= 6_000 && v6 >= 400, "{v4} IPv4 and {v6} IPv6 hits");
     std::fs::remove_dir_all(dir).unwrap();
 }
