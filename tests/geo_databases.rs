@@ -15,7 +15,7 @@ use geotracker::geo::GeoChoice;
 use geotracker::geo::MmdbGeolocator;
 use geotracker::geo::{address_to_locate, special_range};
 use geotracker::geo::{country_name, Geolocator};
-use geotracker::geo::{Database, Role, Schema, BUNDLED_DB};
+use geotracker::geo::{Database, Role, Schema, BUNDLED_ASN_DB, BUNDLED_DB};
 use geotracker::{Location, Reply};
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -257,18 +257,17 @@ fn compare_all(
 }
 
 #[test]
-fn the_bundled_database_agrees_with_an_independent_reader_on_11000_addresses() {
-    let independent = Independent::new(BUNDLED_DB);
+fn the_bundled_databases_agree_with_an_independent_reader_on_11000_addresses() {
+    let (city, asn) = (Independent::new(BUNDLED_DB), Independent::new(BUNDLED_ASN_DB));
     let geo = MmdbGeolocator::bundled().unwrap();
     let mut rng = Rng::new(SEED);
-    let ips = addresses(&mut rng, 10_000, 1_000, &[&independent]);
-    let (v4, v6) =
-        compare_all(&geo, &ips, &[(&independent, "dbip-lite-sample", Schema::GeoIp2City)], None);
-    // The sample holds the largest networks of every country: a good share of random
-    // addresses are in it, and the rest must be misses that explain themselves, as checked
-    // above.
-    assert!(v4 >= 1_000, "only {v4} IPv4 hits");
-    assert!(v6 >= 400, "only {v6} IPv6 hits");
+    let ips = addresses(&mut rng, 10_000, 1_000, &[&city]);
+    let cities = [(&city, "dbip-lite-sample", Schema::GeoIp2City)];
+    let (v4, v6) = compare_all(&geo, &ips, &cities, Some((&asn, "ip-location-db-asn")));
+    // Every routable IPv4 address but two has a country; half the IPv6 addresses are inside
+    // the database's networks, the other half random in 2000::/3, mostly unallocated.
+    assert!(v4 >= 9_990, "only {v4} IPv4 hits");
+    assert!(v6 >= 500, "only {v6} IPv6 hits");
 }
 
 /// Random record values: English and other scripts, empty and missing fields.
@@ -660,12 +659,16 @@ fn databases_given_for_the_wrong_role_say_which_flag_they_belong_to() {
     let as_asn = Database::open(&flat_path, Role::Asn).err().unwrap();
     assert!(as_asn.reason.contains("a City database without autonomous systems"), "{as_asn}");
     assert!(as_asn.reason.contains("give it with --geo-db"), "{as_asn}");
-    // The right roles are accepted, and the bundled database can serve as both.
+    // The right roles are accepted, and so are the bundled databases written out as files.
     assert_eq!(Database::open(&asn_path, Role::Asn).unwrap().schema(), Schema::Asn);
     assert_eq!(Database::open(&flat_path, Role::City).unwrap().schema(), Schema::FlatCity);
-    let bundled = dir.join("bundled.mmdb");
-    std::fs::write(&bundled, BUNDLED_DB).unwrap();
-    assert!(Database::open(&bundled, Role::Asn).unwrap().has_asn());
+    let (bundled_city, bundled_asn) = (dir.join("city.mmdb"), dir.join("asn.mmdb"));
+    std::fs::write(&bundled_city, BUNDLED_DB).unwrap();
+    std::fs::write(&bundled_asn, BUNDLED_ASN_DB).unwrap();
+    assert_eq!(Database::open(&bundled_city, Role::City).unwrap().schema(), Schema::GeoIp2City);
+    assert_eq!(Database::open(&bundled_asn, Role::Asn).unwrap().schema(), Schema::Asn);
+    let asn_as_city = Database::open(&bundled_asn, Role::City).err().unwrap();
+    assert!(asn_as_city.reason.contains("give it with --asn-db"), "{asn_as_city}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 

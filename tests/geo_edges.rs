@@ -79,6 +79,29 @@ fn six_to_four_nat64_and_teredo_addresses_are_located_by_the_ipv4_address_inside
 }
 
 #[test]
+fn only_the_iana_sub_blocks_of_2001_23_and_192_0_0_24_are_reserved() {
+    let geo = MmdbGeolocator::bundled().unwrap();
+    // Globally reachable entries inside reserved blocks are looked up: the bundled database
+    // has a country for these.
+    for address in ["2001:3::1", "2001:4:112::1", "2001:20::1", "2001:30::1", "192.31.196.1"] {
+        let reply = geo.locate(ip(address));
+        assert!(reply.is_success(), "{address}: {reply:?}");
+        assert!(!reply.location.unwrap().country.is_empty(), "{address}");
+    }
+    // 192.0.0.9 is globally reachable too, but DB-IP has no record for it: a miss that says
+    // which database was asked and how to load another.
+    let miss = geo.locate(ip("192.0.0.9"));
+    let message = miss.message.clone().unwrap();
+    assert_eq!((miss.status.as_str(), miss.source.as_deref()), ("fail", Some("dbip-lite-sample")));
+    assert!(message.starts_with("not in database: dbip-lite-sample, the database built into"));
+    assert!(message.contains("has no record for 192.0.0.9"), "{message}");
+    assert!(message.contains("--geo-db PATH") && message.contains("db-ip.com"), "{message}");
+    for address in ["192.0.0.8", "192.0.0.170", "2001:1::4", "2001:10::1", "2001:db8::1"] {
+        assert_eq!(geo.locate(ip(address)).message.as_deref(), Some("reserved range"), "{address}");
+    }
+}
+
+#[test]
 fn a_database_set_without_ipv4_warns_at_start_and_explains_each_ipv4_miss() {
     let dir = temp_dir("one-family");
     let mut v6 = Writer::new("city", "", 6);
@@ -165,6 +188,9 @@ fn every_source_names_a_country_the_way_ip_api_does() {
     }
     // A code the table does not know keeps the database's own name.
     assert_eq!(geoip2_geo.locate(ip("5.3.0.1")).location.unwrap().country, "Nowhere Land");
+    // The bundled database too: 77.88.8.8 (Yandex) is in Russia.
+    let bundled = MmdbGeolocator::bundled().unwrap().locate(ip("77.88.8.8"));
+    assert_eq!(bundled.location.unwrap().country, "Russia");
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -22,11 +22,20 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// The sample database compiled into the library (about 1.9 MB; see `src/geo/data/LICENSE.md`).
+/// The City database compiled into the library: DB-IP Lite's country for every network DB-IP
+/// locates, IPv4 and IPv6, and its city for a sample of networks (see
+/// `src/geo/data/LICENSE.md`).
 pub static BUNDLED_DB: &[u8] = include_bytes!("data/dbip-lite-sample.mmdb");
 
-/// The `source` name of the bundled database.
+/// The `source` name of the bundled City database.
 pub const BUNDLED_NAME: &str = "dbip-lite-sample";
+
+/// The ASN database compiled into the library: the autonomous system of every IPv4 range the
+/// ip-location-db ASN lists know, and of their IPv6 ranges of a /32 or more.
+pub static BUNDLED_ASN_DB: &[u8] = include_bytes!("data/ip-location-db-asn.mmdb");
+
+/// The `source` name of the bundled ASN database.
+pub const BUNDLED_ASN_NAME: &str = "ip-location-db-asn";
 
 /// The record shapes the server understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,11 +109,18 @@ struct Families {
 }
 
 impl Database {
-    /// The sample database compiled into the library: works from any directory, no set-up.
+    /// The City database compiled into the library: works from any directory, no set-up.
     pub fn bundled() -> Result<Database, GeoDbError> {
         // The check's result: the first caller computes it, the others wait for it and share it.
         static CHECKED: OnceLock<Result<Checked, String>> = OnceLock::new();
         Self::bundled_one(BUNDLED_DB, BUNDLED_NAME, Role::City, &CHECKED)
+    }
+
+    /// The ASN database compiled into the library.
+    pub fn bundled_asn() -> Result<Database, GeoDbError> {
+        // The check's result: the first caller computes it, the others wait for it and share it.
+        static CHECKED: OnceLock<Result<Checked, String>> = OnceLock::new();
+        Self::bundled_one(BUNDLED_ASN_DB, BUNDLED_ASN_NAME, Role::Asn, &CHECKED)
     }
 
     /// A bundled database, checked once per process: its bytes cannot change after the build.

@@ -4,9 +4,8 @@
 //! IPv4 and IPv6 as two files, so `--geo-db` can be given twice), and optionally an ASN
 //! database (`--asn-db`) for `isp`, `org` and `as`. Opening them, and refusing a damaged
 //! database or one of the wrong kind, is [`database`](super::database)'s job; mapping their
-//! records to ip-api.com's fields is [`records`](super::records)'. The library carries a sample
-//! database ([`MmdbGeolocator::bundled`]) with both City and ASN fields, so it works with no
-//! set-up.
+//! records to ip-api.com's fields is [`records`](super::records)'. The library carries a City
+//! and an ASN database ([`MmdbGeolocator::bundled`]), so it works with no set-up.
 //!
 //! A lookup that no City database answers still gives the autonomous system when the ASN
 //! database knows it; one that nothing answers fails with a message naming the databases that
@@ -35,9 +34,9 @@ pub struct MmdbGeolocator {
 }
 
 impl MmdbGeolocator {
-    /// The sample database compiled into the library: works from any directory, no set-up.
+    /// The databases compiled into the library: works from any directory, no set-up.
     pub fn bundled() -> Result<MmdbGeolocator, GeoDbError> {
-        Ok(Self::new(vec![Database::bundled()?], None))
+        Ok(Self::new(vec![Database::bundled()?], Some(Database::bundled_asn()?)))
     }
 
     /// Opens one City database file (GeoLite2-City, GeoIP2-City, DB-IP Lite City in MaxMind
@@ -46,17 +45,21 @@ impl MmdbGeolocator {
         Self::open_all(&[path.to_path_buf()], None)
     }
 
-    /// Opens the City databases `cities` (the bundled one if empty) and the ASN database `asn`.
-    /// Fails with a clear reason for a missing file, a file that is not a MaxMind database, a
-    /// damaged or truncated one, or a database of another kind (Country, ASN as a city
-    /// database, ...).
+    /// Opens the City databases `cities` and the ASN database `asn`; with no City databases,
+    /// the bundled City database, and the bundled ASN database unless `asn` is given. Fails
+    /// with a clear reason for a missing file, a file that is not a MaxMind database, a damaged
+    /// or truncated one, or a database of another kind (Country, ASN as a city database, ...).
     pub fn open_all(cities: &[PathBuf], asn: Option<&Path>) -> Result<MmdbGeolocator, GeoDbError> {
-        let cities = if cities.is_empty() {
-            vec![Database::bundled()?]
-        } else {
-            cities.iter().map(|path| Database::open(path, Role::City)).collect::<Result<_, _>>()?
-        };
         let asn = asn.map(|path| Database::open(path, Role::Asn)).transpose()?;
+        if cities.is_empty() {
+            let asn = match asn {
+                Some(asn) => asn,
+                None => Database::bundled_asn()?,
+            };
+            return Ok(Self::new(vec![Database::bundled()?], Some(asn)));
+        }
+        let cities =
+            cities.iter().map(|path| Database::open(path, Role::City)).collect::<Result<_, _>>()?;
         Ok(Self::new(cities, asn))
     }
 
@@ -138,8 +141,9 @@ impl MmdbGeolocator {
             (loaded, message)
         } else if self.cities.iter().all(Database::is_bundled) {
             let message = format!(
-                "not in database: {asked}, the sample of DB-IP Lite City built into \
-                 geotracker, has no record for {ip}; {WHERE_TO_GET_MORE}"
+                "not in database: {asked}, the database built into geotracker (DB-IP Lite's \
+                 country for every network DB-IP locates, its city for a sample), has no \
+                 record for {ip}; another database may know it: {WHERE_TO_GET_MORE}"
             );
             (asked, message)
         } else {
@@ -213,9 +217,13 @@ mod tests {
     }
 
     #[test]
-    fn the_bundled_database_warns_of_nothing() {
+    fn the_bundled_databases_warn_of_nothing() {
         let geo = MmdbGeolocator::bundled().unwrap();
         assert!(geo.warnings().is_empty(), "{:?}", geo.warnings());
-        assert_eq!(geo.name(), "dbip-lite-sample (GeoIP2 City, IPv4 and IPv6)");
+        assert_eq!(
+            geo.name(),
+            "dbip-lite-sample (GeoIP2 City, IPv4 and IPv6), autonomous systems from \
+             ip-location-db-asn (GeoLite2 ASN, IPv4 and IPv6)"
+        );
     }
 }
