@@ -3,7 +3,7 @@
 mod common;
 
 use common::{fake_server, start_router, System};
-use geotracker::geo::BUNDLED_DB;
+use geotracker::geo::{BUNDLED_ASN_DB, BUNDLED_DB};
 use geotracker::Request;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -13,9 +13,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-/// What an independent reader (maxminddb's generic decoding, no code of ours) says of `ip`.
-fn independent(ip: IpAddr) -> Value {
-    let reader = maxminddb::Reader::from_source(BUNDLED_DB).expect("bundled db");
+/// What an independent reader (maxminddb's generic decoding, no code of ours) says of `ip` in
+/// the bundled database `db`.
+fn independent(db: &'static [u8], ip: IpAddr) -> Value {
+    let reader = maxminddb::Reader::from_source(db).expect("bundled db");
     reader
         .lookup(ip)
         .expect("lookup")
@@ -63,7 +64,7 @@ fn a_dozen_concurrent_clients_get_answers_that_match_the_database() {
                 my_addresses.insert(query);
             }
         }
-        let expected = independent(query);
+        let expected = independent(BUNDLED_DB, query);
         let loc = r.location.as_ref().unwrap();
         assert_eq!(loc.country_code, expected["country"]["iso_code"], "{query}");
         assert_eq!(loc.country, expected["country"]["names"]["en"], "{query}");
@@ -71,8 +72,9 @@ fn a_dozen_concurrent_clients_get_answers_that_match_the_database() {
         assert_eq!(loc.region_name, expected["subdivisions"][0]["names"]["en"], "{query}");
         assert_eq!(loc.lat, expected["location"]["latitude"].as_f64(), "{query}");
         assert_eq!(loc.lon, expected["location"]["longitude"].as_f64(), "{query}");
-        let asn = expected["autonomous_system_number"].as_u64().unwrap();
-        let org = expected["autonomous_system_organization"].as_str().unwrap();
+        let expected_asn = independent(BUNDLED_ASN_DB, query);
+        let asn = expected_asn["autonomous_system_number"].as_u64().unwrap();
+        let org = expected_asn["autonomous_system_organization"].as_str().unwrap();
         assert_eq!(loc.asn, format!("AS{asn} {org}"), "{query}");
         assert_eq!(loc.isp, org);
         // The router says who served the client.

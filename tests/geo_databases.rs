@@ -11,11 +11,11 @@ mod common;
 use common::mmdb_writer::{Value as Db, Writer};
 use common::{example, temp_dir, Rng};
 use geotracker::args::GEO_DB_ENV;
-use geotracker::geo::special_range;
 use geotracker::geo::GeoChoice;
 use geotracker::geo::MmdbGeolocator;
+use geotracker::geo::{address_to_locate, special_range};
 use geotracker::geo::{country_name, Geolocator};
-use geotracker::geo::{Database, Role, Schema, BUNDLED_DB};
+use geotracker::geo::{Database, Role, Schema, BUNDLED_ASN_DB, BUNDLED_DB};
 use geotracker::{Location, Reply};
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -69,19 +69,19 @@ fn text(v: &Value, path: &[&str]) -> String {
     at.as_str().unwrap_or_default().to_string()
 }
 
+/// The name of `code` in the one country table, else the record's English name.
 fn country(english: String, code: &str) -> String {
-    if english.is_empty() {
-        country_name(code).unwrap_or_default().to_string()
-    } else {
-        english
-    }
+    country_name(code).map(str::to_string).unwrap_or(english)
 }
 
-/// The documented mapping of a GeoIP2 City record (see the table in `geo/records.rs`).
+/// The documented mapping of a GeoIP2 City record (see the table in `geo/records.rs`):
+/// `registered_country` stands in for a missing `country`.
 fn expected_geoip2(v: &Value) -> Location {
-    let code = text(v, &["country", "iso_code"]);
+    let named = |key: &str| v[key]["iso_code"].is_string() || v[key]["names"]["en"].is_string();
+    let key = if named("country") { "country" } else { "registered_country" };
+    let code = text(v, &[key, "iso_code"]);
     let mut loc = Location {
-        country: country(text(v, &["country", "names", "en"]), &code),
+        country: country(text(v, &[key, "names", "en"]), &code),
         country_code: code,
         region: text(v, &["subdivisions", "0", "iso_code"]),
         region_name: text(v, &["subdivisions", "0", "names", "en"]),
@@ -182,46 +182,65 @@ fn addresses(rng: &mut Rng, v4: usize, v6: usize, dbs: &[&Independent]) -> Vec<I
             let network = *rng.pick(&v6_networks);
             inside(rng, network)
         };
-        if special_range(ip).is_none() {
+        // Tunnels (6to4, Teredo) are located by the IPv4 address inside: `tests/geo_edges.rs`.
+        if special_range(ip).is_none() && address_to_locate(ip) == ip {
             ips.push(ip);
         }
     }
     ips
 }
 
-/// What the reply for `ip` must be, from the independent reader's records.
+/// What the reply for `ip` must be, from the independent reader's records: the first City
+/// database's record with the ASN database's fields, or the ASN fields alone when no City
+/// database has `ip`; `None` when no database has it.
 fn expected_reply(
     ip: IpAddr,
     cities: &[(&Independent, &str, Schema)],
-    asn: Option<&Independent>,
-) -> Reply {
+    asn: Option<(&Independent, &str)>,
+) -> Option<Reply> {
+    let asn_record = asn.and_then(|(a, name)| Some((a.record(ip)?, name)));
     for (db, name, schema) in cities {
         if let Some(record) = db.record(ip) {
             let mut location = match schema {
                 Schema::FlatCity => expected_flat(&record),
                 _ => expected_geoip2(&record),
             };
-            if let Some(asn_record) = asn.and_then(|a| a.record(ip)) {
-                expected_asn(&asn_record, &mut location);
+            if let Some((asn_record, _)) = &asn_record {
+                expected_asn(asn_record, &mut location);
             }
-            return Reply::success(ip, location, name);
+            return Some(Reply::success(ip, location, name));
         }
     }
-    Reply::fail(ip.to_string(), "not in database")
+    let (asn_record, name) = asn_record?;
+    let mut location = Location::default();
+    expected_asn(&asn_record, &mut location);
+    Some(Reply::success(ip, location, name))
 }
 
-/// Checks every address; returns how many were found in a database.
+/// Checks every address; returns how many were found in a database. A miss must name the
+/// City databases asked (as its `source` and in its message) and say how to load another.
 fn compare_all(
     geo: &MmdbGeolocator,
     ips: &[IpAddr],
     cities: &[(&Independent, &str, Schema)],
-    asn: Option<&Independent>,
+    asn: Option<(&Independent, &str)>,
 ) -> (usize, usize) {
     let flat = cities.iter().any(|(_, _, s)| *s == Schema::FlatCity);
     let (mut v4_hits, mut v6_hits) = (0, 0);
     for &ip in ips {
-        let mut want = expected_reply(ip, cities, asn);
         let mut got = geo.locate(ip);
+        let Some(mut want) = expected_reply(ip, cities, asn) else {
+            assert_eq!(
+                (got.status.as_str(), got.query.as_str()),
+                ("fail", ip.to_string().as_str())
+            );
+            let message = got.message.unwrap_or_default();
+            let source = got.source.unwrap_or_default();
+            assert!(message.starts_with("not in database: "), "{ip}: {message}");
+            assert!(message.contains(&source) && message.contains("--geo-db PATH"), "{message}");
+            assert!(cities.iter().any(|(_, name, _)| source.contains(name)), "{ip}: {source}");
+            continue;
+        };
         if flat {
             (want, got) = (at_f32_precision(want), at_f32_precision(got));
         }
@@ -238,17 +257,17 @@ fn compare_all(
 }
 
 #[test]
-fn the_bundled_database_agrees_with_an_independent_reader_on_11000_addresses() {
-    let independent = Independent::new(BUNDLED_DB);
+fn the_bundled_databases_agree_with_an_independent_reader_on_11000_addresses() {
+    let (city, asn) = (Independent::new(BUNDLED_DB), Independent::new(BUNDLED_ASN_DB));
     let geo = MmdbGeolocator::bundled().unwrap();
     let mut rng = Rng::new(SEED);
-    let ips = addresses(&mut rng, 10_000, 1_000, &[&independent]);
-    let (v4, v6) =
-        compare_all(&geo, &ips, &[(&independent, "dbip-lite-sample", Schema::GeoIp2City)], None);
-    // The sample holds the largest networks of every country: a good share of random
-    // addresses are in it, and the rest must be "not in database", as checked above.
-    assert!(v4 >= 1_000, "only {v4} IPv4 hits");
-    assert!(v6 >= 400, "only {v6} IPv6 hits");
+    let ips = addresses(&mut rng, 10_000, 1_000, &[&city]);
+    let cities = [(&city, "dbip-lite-sample", Schema::GeoIp2City)];
+    let (v4, v6) = compare_all(&geo, &ips, &cities, Some((&asn, "ip-location-db-asn")));
+    // Every routable IPv4 address but two has a country; half the IPv6 addresses are inside
+    // the database's networks, the other half random in 2000::/3, mostly unallocated.
+    assert!(v4 >= 9_990, "only {v4} IPv4 hits");
+    assert!(v6 >= 500, "only {v6} IPv6 hits");
 }
 
 /// Random record values: English and other scripts, empty and missing fields.
@@ -394,8 +413,8 @@ fn a_geoip2_city_database_with_an_asn_database_agrees_with_an_independent_reader
     );
     let (city_db, asn_db) = (Independent::new(&city_bytes), Independent::new(&asn_bytes));
     let ips = addresses(&mut rng, 10_000, 1_000, &[&city_db]);
-    let (v4, v6) =
-        compare_all(&geo, &ips, &[(&city_db, "test-city", Schema::GeoIp2City)], Some(&asn_db));
+    let cities = [(&city_db, "test-city", Schema::GeoIp2City)];
+    let (v4, v6) = compare_all(&geo, &ips, &cities, Some((&asn_db, "test-asn")));
     assert!(v4 >= 6_000 && v6 >= 400, "{v4} IPv4 and {v6} IPv6 hits");
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -519,6 +538,104 @@ fn each_unusable_city_database_gets_its_own_clear_error() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// Where a database's search tree, data section and metadata are: (tree end, data end).
+fn sections(bytes: &[u8]) -> (usize, usize) {
+    let reader = maxminddb::Reader::from_source(bytes).unwrap();
+    let meta = reader.metadata();
+    let tree_end = meta.node_count as usize * usize::from(meta.record_size) / 4;
+    let marker = b"\xAB\xCD\xEFMaxMind.com";
+    let data_end = bytes.windows(marker.len()).rposition(|w| w == marker).unwrap();
+    (tree_end, data_end)
+}
+
+#[test]
+fn a_damaged_database_is_refused_at_start_up_whatever_part_is_damaged() {
+    let dir = temp_dir("damaged");
+    let mut rng = Rng::new(SEED + 3);
+    let mut writer = Writer::new("GeoLite2-City", "test city", 6);
+    fill(&mut writer, &mut rng, true, |rng| random_geoip2(rng, true));
+    let good = writer.to_bytes();
+    let (tree_end, data_end) = sections(&good);
+    let data_start = tree_end + 16;
+    let zeroed = |from: usize, len: usize| {
+        let mut bytes = good.clone();
+        bytes[from..from + len].fill(0);
+        bytes
+    };
+    let patched = |at: usize, byte: u8| {
+        let mut bytes = good.clone();
+        bytes[at] = byte;
+        bytes
+    };
+    let string_at = good[data_start..].windows(9).position(|w| w == b"Bengaluru").unwrap();
+    let mut cut = good.clone();
+    cut.drain(data_start + (data_end - data_start) / 3..data_start + (data_end - data_start) / 2);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        // The middle of the tree zeroed: its records point back at the root.
+        ("zeroed tree", zeroed(tree_end / 2 - 3000, 6000), "its search tree loops"),
+        ("zeroed data", zeroed((data_start + data_end) / 2 - 3000, 6000), "is damaged"),
+        ("a third of the data gone", cut, "damaged"),
+        ("the separator", patched(tree_end + 7, 1), "are not zero"),
+        ("a string", patched(data_start + string_at, 0xff), "is not UTF-8"),
+        // The root's left record, 24 bits, pointing past the data section.
+        ("a record", [vec![0xff; 3], good[3..].to_vec()].concat(), "outside the data section"),
+    ];
+    assert!(Database::from_bytes(good.clone().into(), "good", Role::City, None).is_ok());
+    for (what, bytes, words) in cases {
+        let path = dir.join("city.mmdb");
+        std::fs::write(&path, &bytes).unwrap();
+        let choice = GeoChoice { city_dbs: vec![path.clone()], ..GeoChoice::default() };
+        let error = choice.open().err().unwrap_or_else(|| panic!("{what}: accepted"));
+        let message = error.to_string();
+        let start = format!("geolocation database {}: ", path.display());
+        assert!(message.starts_with(&start), "{what}: {message}");
+        assert!(message.contains(words), "{what}: {message}");
+        assert!(
+            message.contains("a damaged \"GeoLite2-City\" database")
+                || message.contains("not a readable MaxMind database"),
+            "{what}: {message}"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A three-node IPv4 tree as the writer numbers it: the root (node 0) with 0.0.0.0/1 under node
+/// 1 and 128.0.0.0/1 under node 2, each with one record in its left half.
+fn three_nodes() -> Vec<u8> {
+    let mut writer = Writer::new("GeoLite2-City", "three nodes", 4);
+    let city = |name: &str| {
+        Db::map([
+            ("country", Db::map([("iso_code", Db::str("US"))])),
+            ("city", Db::map([("names", Db::map([("en", Db::str(name))]))])),
+        ])
+    };
+    writer.insert("0.0.0.0".parse().unwrap(), 2, &city("A"));
+    writer.insert("128.0.0.0".parse().unwrap(), 2, &city("B"));
+    let bytes = writer.to_bytes();
+    assert_eq!(writer.node_count(), 3);
+    assert_eq!(bytes[..6], [0, 0, 1, 0, 0, 2], "root: 0.0.0.0/1 is node 1, 128.0.0.0/1 node 2");
+    bytes
+}
+
+#[test]
+fn a_node_with_two_parents_is_accepted_and_a_loop_is_not() {
+    // Node 2's right half (192.0.0.0/2) made to point back at node 1, as MaxMind's files point
+    // ::ffff:0:0/96 at their IPv4 subtree: 192.0.0.0/3 then has the record of 0.0.0.0/2.
+    let mut alias = three_nodes();
+    alias[12 + 3..12 + 6].copy_from_slice(&[0, 0, 1]);
+    let db = Database::from_bytes(alias.clone().into(), "alias", Role::City, None).unwrap();
+    assert_eq!(db.schema(), Schema::GeoIp2City);
+    let reader = maxminddb::Reader::from_source(&alias[..]).unwrap();
+    let city: Option<Value> =
+        reader.lookup("192.0.0.1".parse().unwrap()).unwrap().decode().unwrap();
+    assert_eq!(city.unwrap()["city"]["names"]["en"], "A");
+    // Node 1's right half pointed back at the root: a lookup would go round for ever.
+    let mut looped = three_nodes();
+    looped[6 + 3..6 + 6].copy_from_slice(&[0, 0, 0]);
+    let error = Database::from_bytes(looped.into(), "loop", Role::City, None).err().unwrap();
+    assert!(error.reason.contains("node 1 points back to node 0"), "{error}");
+}
+
 #[test]
 fn databases_given_for_the_wrong_role_say_which_flag_they_belong_to() {
     let dir = temp_dir("roles");
@@ -542,12 +659,16 @@ fn databases_given_for_the_wrong_role_say_which_flag_they_belong_to() {
     let as_asn = Database::open(&flat_path, Role::Asn).err().unwrap();
     assert!(as_asn.reason.contains("a City database without autonomous systems"), "{as_asn}");
     assert!(as_asn.reason.contains("give it with --geo-db"), "{as_asn}");
-    // The right roles are accepted, and the bundled database can serve as both.
+    // The right roles are accepted, and so are the bundled databases written out as files.
     assert_eq!(Database::open(&asn_path, Role::Asn).unwrap().schema(), Schema::Asn);
     assert_eq!(Database::open(&flat_path, Role::City).unwrap().schema(), Schema::FlatCity);
-    let bundled = dir.join("bundled.mmdb");
-    std::fs::write(&bundled, BUNDLED_DB).unwrap();
-    assert!(Database::open(&bundled, Role::Asn).unwrap().has_asn());
+    let (bundled_city, bundled_asn) = (dir.join("city.mmdb"), dir.join("asn.mmdb"));
+    std::fs::write(&bundled_city, BUNDLED_DB).unwrap();
+    std::fs::write(&bundled_asn, BUNDLED_ASN_DB).unwrap();
+    assert_eq!(Database::open(&bundled_city, Role::City).unwrap().schema(), Schema::GeoIp2City);
+    assert_eq!(Database::open(&bundled_asn, Role::Asn).unwrap().schema(), Schema::Asn);
+    let asn_as_city = Database::open(&bundled_asn, Role::City).err().unwrap();
+    assert!(asn_as_city.reason.contains("give it with --asn-db"), "{asn_as_city}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 

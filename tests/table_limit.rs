@@ -58,7 +58,8 @@ fn a_server_forgets_written_callers_but_keeps_its_pool_moving() {
     });
     for _ in 0..10 {
         let reply = common::ask(server.addr, Request::MyLocation).reply;
-        assert!(reply.is_success() || reply.message.as_deref() == Some("not in database"));
+        let missed = reply.message.as_deref().is_some_and(|m| m.starts_with("not in database"));
+        assert!(reply.is_success() || missed);
     }
     shutdown.request();
     let report = server.join().unwrap();

@@ -1,14 +1,17 @@
-//! Country names from ISO 3166-1 alpha-2 codes.
+//! Country names from ISO 3166-1 alpha-2 codes: the one table every source's `country` comes
+//! from.
 //!
 //! Some databases (DB-IP Lite in the ip-location-db layout, for one) store only the two-letter
-//! code, while ip-api.com answers with both `countryCode` and `country`. This table turns the
-//! code into the English short name so that such a database still gives a full reply, with no
-//! network call.
+//! code, while ip-api.com answers with both `countryCode` and `country`; others store a name of
+//! their own. Every reply's `country` is looked up here by its code, whatever the source, so that
+//! one country has one name: "Russia" from a flat file as from GeoLite2-City.
 //!
-//! Source: the ISO 3166-1 code elements and English short names (facts published by the ISO 3166
-//! Maintenance Agency), in the form Debian's `iso-codes` 4.15 lists them, using its `common_name`
-//! where it gives one ("South Korea" for "Korea, Republic of"). `XK` (Kosovo) is a user-assigned
-//! code that geolocation databases use, added by hand.
+//! Source: the country codes of ISO 3166-1 (facts published by the ISO 3166 Maintenance Agency)
+//! with the English names MaxMind's GeoLite2 databases give them (GeoLite2-Country, build of
+//! 2026-01-30; these are the names ip-api.com and the MaxMind-format databases answer with).
+//! They differ from ISO's English short names for 22 codes, e.g. "Russia" for "Russian
+//! Federation", "DR Congo" for "Congo, The Democratic Republic of the", "The Netherlands".
+//! `XK` (Kosovo) is a user-assigned code that geolocation databases use.
 
 /// `(alpha-2 code, English short name)`, sorted by code so that [`name_of`] can binary-search it.
 const COUNTRIES: &[(&str, &str)] = &[
@@ -39,9 +42,9 @@ const COUNTRIES: &[(&str, &str)] = &[
     ("BJ", "Benin"),
     ("BL", "Saint Barthélemy"),
     ("BM", "Bermuda"),
-    ("BN", "Brunei Darussalam"),
+    ("BN", "Brunei"),
     ("BO", "Bolivia"),
-    ("BQ", "Bonaire, Sint Eustatius and Saba"),
+    ("BQ", "Bonaire, Sint Eustatius, and Saba"),
     ("BR", "Brazil"),
     ("BS", "Bahamas"),
     ("BT", "Bhutan"),
@@ -51,11 +54,11 @@ const COUNTRIES: &[(&str, &str)] = &[
     ("BZ", "Belize"),
     ("CA", "Canada"),
     ("CC", "Cocos (Keeling) Islands"),
-    ("CD", "Congo, The Democratic Republic of the"),
+    ("CD", "DR Congo"),
     ("CF", "Central African Republic"),
-    ("CG", "Congo"),
+    ("CG", "Congo Republic"),
     ("CH", "Switzerland"),
-    ("CI", "Côte d'Ivoire"),
+    ("CI", "Ivory Coast"),
     ("CK", "Cook Islands"),
     ("CL", "Chile"),
     ("CM", "Cameroon"),
@@ -83,8 +86,8 @@ const COUNTRIES: &[(&str, &str)] = &[
     ("ET", "Ethiopia"),
     ("FI", "Finland"),
     ("FJ", "Fiji"),
-    ("FK", "Falkland Islands (Malvinas)"),
-    ("FM", "Micronesia, Federated States of"),
+    ("FK", "Falkland Islands"),
+    ("FM", "Federated States of Micronesia"),
     ("FO", "Faroe Islands"),
     ("FR", "France"),
     ("GA", "Gabon"),
@@ -107,7 +110,7 @@ const COUNTRIES: &[(&str, &str)] = &[
     ("GW", "Guinea-Bissau"),
     ("GY", "Guyana"),
     ("HK", "Hong Kong"),
-    ("HM", "Heard Island and McDonald Islands"),
+    ("HM", "Heard and McDonald Islands"),
     ("HN", "Honduras"),
     ("HR", "Croatia"),
     ("HT", "Haiti"),
@@ -131,7 +134,7 @@ const COUNTRIES: &[(&str, &str)] = &[
     ("KH", "Cambodia"),
     ("KI", "Kiribati"),
     ("KM", "Comoros"),
-    ("KN", "Saint Kitts and Nevis"),
+    ("KN", "St Kitts and Nevis"),
     ("KP", "North Korea"),
     ("KR", "South Korea"),
     ("KW", "Kuwait"),
@@ -152,7 +155,7 @@ const COUNTRIES: &[(&str, &str)] = &[
     ("MC", "Monaco"),
     ("MD", "Moldova"),
     ("ME", "Montenegro"),
-    ("MF", "Saint Martin (French part)"),
+    ("MF", "Saint Martin"),
     ("MG", "Madagascar"),
     ("MH", "Marshall Islands"),
     ("MK", "North Macedonia"),
@@ -177,7 +180,7 @@ const COUNTRIES: &[(&str, &str)] = &[
     ("NF", "Norfolk Island"),
     ("NG", "Nigeria"),
     ("NI", "Nicaragua"),
-    ("NL", "Netherlands"),
+    ("NL", "The Netherlands"),
     ("NO", "Norway"),
     ("NP", "Nepal"),
     ("NR", "Nauru"),
@@ -192,9 +195,9 @@ const COUNTRIES: &[(&str, &str)] = &[
     ("PK", "Pakistan"),
     ("PL", "Poland"),
     ("PM", "Saint Pierre and Miquelon"),
-    ("PN", "Pitcairn"),
+    ("PN", "Pitcairn Islands"),
     ("PR", "Puerto Rico"),
-    ("PS", "Palestine, State of"),
+    ("PS", "Palestine"),
     ("PT", "Portugal"),
     ("PW", "Palau"),
     ("PY", "Paraguay"),
@@ -202,7 +205,7 @@ const COUNTRIES: &[(&str, &str)] = &[
     ("RE", "Réunion"),
     ("RO", "Romania"),
     ("RS", "Serbia"),
-    ("RU", "Russian Federation"),
+    ("RU", "Russia"),
     ("RW", "Rwanda"),
     ("SA", "Saudi Arabia"),
     ("SB", "Solomon Islands"),
@@ -210,7 +213,7 @@ const COUNTRIES: &[(&str, &str)] = &[
     ("SD", "Sudan"),
     ("SE", "Sweden"),
     ("SG", "Singapore"),
-    ("SH", "Saint Helena, Ascension and Tristan da Cunha"),
+    ("SH", "Saint Helena"),
     ("SI", "Slovenia"),
     ("SJ", "Svalbard and Jan Mayen"),
     ("SK", "Slovakia"),
@@ -220,9 +223,9 @@ const COUNTRIES: &[(&str, &str)] = &[
     ("SO", "Somalia"),
     ("SR", "Suriname"),
     ("SS", "South Sudan"),
-    ("ST", "Sao Tome and Principe"),
+    ("ST", "São Tomé and Príncipe"),
     ("SV", "El Salvador"),
-    ("SX", "Sint Maarten (Dutch part)"),
+    ("SX", "Sint Maarten"),
     ("SY", "Syria"),
     ("SZ", "Eswatini"),
     ("TC", "Turks and Caicos Islands"),
@@ -243,15 +246,15 @@ const COUNTRIES: &[(&str, &str)] = &[
     ("TZ", "Tanzania"),
     ("UA", "Ukraine"),
     ("UG", "Uganda"),
-    ("UM", "United States Minor Outlying Islands"),
+    ("UM", "U.S. Outlying Islands"),
     ("US", "United States"),
     ("UY", "Uruguay"),
     ("UZ", "Uzbekistan"),
-    ("VA", "Holy See (Vatican City State)"),
-    ("VC", "Saint Vincent and the Grenadines"),
+    ("VA", "Vatican City"),
+    ("VC", "St Vincent and Grenadines"),
     ("VE", "Venezuela"),
-    ("VG", "Virgin Islands, British"),
-    ("VI", "Virgin Islands, U.S."),
+    ("VG", "British Virgin Islands"),
+    ("VI", "U.S. Virgin Islands"),
     ("VN", "Vietnam"),
     ("VU", "Vanuatu"),
     ("WF", "Wallis and Futuna"),
@@ -264,8 +267,8 @@ const COUNTRIES: &[(&str, &str)] = &[
     ("ZW", "Zimbabwe"),
 ];
 
-/// The English short name of the country with ISO 3166-1 alpha-2 `code` (case-insensitive),
-/// or `None` for a code that is not in the table.
+/// The English name of the country with ISO 3166-1 alpha-2 `code` (case-insensitive), as
+/// ip-api.com and GeoLite2 name it, or `None` for a code that is not in the table.
 ///
 /// ```
 /// assert_eq!(geotracker::geo::country_name("IN"), Some("India"));
@@ -294,5 +297,14 @@ mod tests {
         assert_eq!(name_of("US"), Some("United States"));
         assert_eq!(name_of("in"), Some("India"));
         assert_eq!(name_of(""), None);
+    }
+
+    #[test]
+    fn names_are_the_ones_ip_api_and_geolite2_give_not_iso_s() {
+        assert_eq!(name_of("RU"), Some("Russia"));
+        assert_eq!(name_of("NL"), Some("The Netherlands"));
+        assert_eq!(name_of("CD"), Some("DR Congo"));
+        assert_eq!(name_of("CI"), Some("Ivory Coast"));
+        assert_eq!(name_of("VG"), Some("British Virgin Islands"));
     }
 }

@@ -5,16 +5,18 @@
 //! NAT uses up in seconds. So a [`Geolocator`] has three implementations:
 //!
 //! - [`MmdbGeolocator`], the default: MaxMind-format databases read into memory
-//!   (`database.rs` opens them and recognises their records, `records.rs` maps them to the
-//!   reply). The library carries a sample database; full ones are given with `--geo-db` and
-//!   `--asn-db`.
+//!   (`database.rs` opens them, `verify.rs` checks every byte of them first, `records.rs` maps
+//!   their records to the reply). The library carries two: DB-IP Lite's country for every
+//!   address DB-IP locates, with its city for a sample of networks, and the autonomous systems
+//!   of the ip-location-db lists; full ones are given with `--geo-db` and `--asn-db`.
 //! - [`IpApi`]: the original's behaviour, asking ip-api.com over HTTP (`--geo ip-api`), with a
 //!   per-address cache (`cache.rs`) that obeys its rate limit (`rate_limit.rs`).
 //! - [`Auto`]: ip-api.com while it answers, the local database when it does not (`--geo auto`).
 //!
-//! All of them answer private and reserved addresses the way ip-api.com does, without a lookup
-//! (`ranges.rs`). [`public_ip`] finds the server's own public address, where its NAT pool
-//! starts.
+//! All of them answer private and reserved addresses the way ip-api.com does, without a lookup,
+//! and locate a 6to4, NAT64 or Teredo address by the IPv4 address inside it (`ranges.rs`).
+//! Country names come from one table (`countries.rs`) whatever the source. [`public_ip`] finds
+//! the server's own public address, where its NAT pool starts.
 
 mod auto;
 mod cache;
@@ -26,14 +28,16 @@ pub mod public_ip;
 mod ranges;
 mod rate_limit;
 mod records;
+mod verify;
 
 pub use auto::Auto;
 pub use countries::name_of as country_name;
-pub use database::{Database, GeoDbError, Role, Schema, BUNDLED_DB, BUNDLED_NAME};
+pub use database::{Database, GeoDbError, Role, Schema};
+pub use database::{BUNDLED_ASN_DB, BUNDLED_ASN_NAME, BUNDLED_DB, BUNDLED_NAME};
 pub use ip_api::{IpApi, IpApiConfig, Unavailable, FIELDS as IP_API_FIELDS};
 pub use mmdb::MmdbGeolocator;
 pub use public_ip::PublicIp;
-pub use ranges::{special_range, PRIVATE, RESERVED};
+pub use ranges::{address_to_locate, special_range, PRIVATE, RESERVED};
 
 use crate::reply::Reply;
 use std::net::IpAddr;
@@ -75,7 +79,7 @@ pub enum GeoSource {
 pub struct GeoChoice {
     /// `--geo`.
     pub source: GeoSource,
-    /// City databases in the order they are tried; empty means the bundled sample.
+    /// City databases in the order they are tried; empty means the bundled ones.
     pub city_dbs: Vec<PathBuf>,
     /// ASN database, if any.
     pub asn_db: Option<PathBuf>,

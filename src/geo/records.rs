@@ -3,8 +3,8 @@
 //!
 //! | reply field | GeoIP2 City | ip-location-db city | GeoLite2 ASN |
 //! |---|---|---|---|
-//! | `country` | `country.names.en` (else from the code) | from `country_code` | |
-//! | `countryCode` | `country.iso_code` | `country_code` | |
+//! | `country` | from the code, else `country.names.en` (\*) | from `country_code` | |
+//! | `countryCode` | `country.iso_code` (\*) | `country_code` | |
 //! | `region` | `subdivisions[0].iso_code` | (none) | |
 //! | `regionName` | `subdivisions[0].names.en` | `state1` | |
 //! | `city` | `city.names.en` | `city` | |
@@ -14,9 +14,12 @@
 //! | `isp`, `org` | `autonomous_system_organization` | | `autonomous_system_organization` |
 //! | `as` | `AS<autonomous_system_number> <organization>` | | the same |
 //!
-//! A field the record does not have stays empty (`lat`/`lon` absent), never guessed. Country
-//! names for a record that has only the code come from [`countries`] (ISO 3166-1 English short
-//! names). Strings borrow from the database, so decoding allocates only the reply.
+//! (\*) A GeoIP2 record without `country` (GeoLite2 has some: anycast networks, satellite
+//! providers) gives the country the network is registered in, `registered_country`, instead.
+//! Every `country` name comes from one table, [`countries`], by the code, so that all sources
+//! name a country the same way, as ip-api.com does; a code the table lacks keeps the record's
+//! English name. A field the record does not have stays empty (`lat`/`lon` absent), never
+//! guessed. Strings borrow from the database, so decoding allocates only the reply.
 
 use super::countries;
 use crate::reply::Location;
@@ -31,6 +34,8 @@ pub struct GeoIp2City<'a> {
     city: Place<'a>,
     #[serde(borrow, default)]
     country: Place<'a>,
+    #[serde(borrow, default)]
+    registered_country: Place<'a>,
     #[serde(borrow, default)]
     subdivisions: Vec<Place<'a>>,
     #[serde(borrow, default)]
@@ -142,21 +147,20 @@ fn text(s: Option<&str>) -> String {
     s.unwrap_or_default().to_string()
 }
 
-/// The English name, else the ISO 3166-1 name of `code`, else empty.
+/// The name of `code` in the one country table, else the record's English name, else empty.
 fn country_name(english: Option<&str>, code: &str) -> String {
-    match english {
-        Some(name) if !name.is_empty() => name.to_string(),
-        _ => text(countries::name_of(code)),
-    }
+    text(countries::name_of(code).or(english))
 }
 
 impl GeoIp2City<'_> {
     /// The record as ip-api.com fields.
     pub fn to_location(&self) -> Location {
-        let country_code = text(self.country.iso_code);
+        let named = |place: &Place| place.iso_code.is_some() || place.names.en.is_some();
+        let country = if named(&self.country) { &self.country } else { &self.registered_country };
+        let country_code = text(country.iso_code);
         let region = self.subdivisions.first();
         let mut location = Location {
-            country: country_name(self.country.names.en, &country_code),
+            country: country_name(country.names.en, &country_code),
             country_code,
             region: text(region.and_then(|r| r.iso_code)),
             region_name: text(region.and_then(|r| r.names.en)),

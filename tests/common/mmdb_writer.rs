@@ -9,6 +9,13 @@
 //! 3. the metadata marker `\xAB\xCD\xEFMaxMind.com` and the metadata map.
 //!
 //! IPv4 networks are stored in an IPv6 tree under `::/96`, where readers look for them.
+//!
+//! The tree is written with identical subtrees stored once: a node whose two halves hold the same
+//! record becomes that record, and nodes with the same two children become one node that several
+//! parents point to. Readers only follow record values, so such a tree is valid MaxMind DB
+//! (MaxMind's own databases point `::ffff:0:0/96` and `2002::/16` at their IPv4 subtree the same
+//! way); for country data it needs less than half the nodes. Parents are numbered before their
+//! children, so the root is node 0.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -49,7 +56,7 @@ impl Value {
 }
 
 /// One child of a tree node while the tree is being built.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Child {
     Empty,
     Node(usize),
@@ -132,9 +139,70 @@ impl Writer {
         offset
     }
 
+    /// How many nodes the written tree has, once identical subtrees are stored once.
+    pub fn node_count(&self) -> usize {
+        self.shared_tree().len()
+    }
+
+    /// The tree as it is written: every node's children canonical, each distinct node once,
+    /// numbered so that a parent comes before its children (the root is node 0).
+    fn shared_tree(&self) -> Vec<[Child; 2]> {
+        // Post-order over the tree as built: a node is replaced by its canonical form once its
+        // children have theirs. Canonical ids count up, so a child's id is below its parent's.
+        let mut canonical: Vec<Option<Child>> = vec![None; self.nodes.len()];
+        let mut ids: HashMap<[Child; 2], usize> = HashMap::new();
+        let mut shared: Vec<[Child; 2]> = Vec::new();
+        let mut stack = vec![0usize];
+        while let Some(&node) = stack.last() {
+            let waiting: Vec<usize> = self.nodes[node]
+                .iter()
+                .filter_map(|child| match child {
+                    Child::Node(n) if canonical[*n].is_none() => Some(*n),
+                    _ => None,
+                })
+                .collect();
+            if !waiting.is_empty() {
+                stack.extend(waiting);
+                continue;
+            }
+            stack.pop();
+            let [left, right] = self.nodes[node].map(|child| match child {
+                Child::Node(n) => canonical[n].expect("children come first"),
+                leaf => leaf,
+            });
+            canonical[node] = Some(if left == right && !matches!(left, Child::Node(_)) {
+                left
+            } else {
+                let next = shared.len();
+                let id = *ids.entry([left, right]).or_insert(next);
+                if id == next {
+                    shared.push([left, right]);
+                }
+                Child::Node(id)
+            });
+        }
+        match canonical[0] {
+            // Reverse the order: the root, created last, becomes node 0, parents precede children.
+            Some(Child::Node(_)) => {
+                let last = shared.len() - 1;
+                let flip = |child: Child| match child {
+                    Child::Node(id) => Child::Node(last - id),
+                    leaf => leaf,
+                };
+                shared.iter().rev().map(|[l, r]| [flip(*l), flip(*r)]).collect()
+            }
+            // The whole space is one record (or none): a single node with it in both halves.
+            leaf => {
+                let leaf = leaf.unwrap_or(Child::Empty);
+                vec![[leaf, leaf]]
+            }
+        }
+    }
+
     /// The whole database file.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let node_count = self.nodes.len();
+        let nodes = self.shared_tree();
+        let node_count = nodes.len();
         let largest = node_count + 16 + self.data.len();
         let record_size: u32 = if largest < 1 << 24 {
             24
@@ -152,7 +220,7 @@ impl Writer {
             u32::try_from(v).expect("database too large")
         };
         let mut out = Vec::with_capacity(node_count * 8 + self.data.len() + 256);
-        for [left, right] in &self.nodes {
+        for [left, right] in &nodes {
             let (l, r) = (value(*left), value(*right));
             match record_size {
                 24 => {
