@@ -224,6 +224,23 @@ def same(expected, actual):
     return re.fullmatch(pattern, actual) is not None
 
 
+def explain(expected, actual, label):
+    """A short account of why expected is not the whole of actual: a diff, or with `...` in
+    expected, the first expected line not found in order and the output line most like it."""
+    if "..." not in expected:
+        return short_diff(expected, actual, label, "the run")
+    at = 0
+    for line in expected:
+        if line == "...":
+            continue
+        found = next((k for k in range(at, len(actual)) if same(line, actual[k])), None)
+        if found is None:
+            near = difflib.get_close_matches(line, actual[at:], n=1, cutoff=0.0)
+            return short_diff([line], near, label, "the run, the line most like it")
+        at = found + 1
+    return "every expected line is there, but something comes first or last that the block does not allow (a `...` missing?)"
+
+
 def matches_whole(expected, actual):
     """Whether the expected lines are the whole of actual (`...` = any lines)."""
     start, end = ["\0start"], ["\0end"]
@@ -315,7 +332,7 @@ def cmd_blocks(args):
                 if not matches_whole(expected, got):
                     raise Mismatch(
                         f"{rel(md)}:{first}: the output of the block at line {run_first} differs "
-                        f"(normalised; `...` stands for any lines)\n" + short_diff(expected, got, f"{rel(md)}:{first}", "the run")
+                        f"(normalised; `...` stands for any lines)\n" + explain(expected, got, f"{rel(md)}:{first}")
                     )
                 print(f"ok: {rel(md)}:{first} is what the block at line {run_first} printed")
                 last_run = None

@@ -24,7 +24,7 @@
 # report/scripts/check_handout.py; anything else that differs is reported, with a short diff.
 # Exit code: 0 written or equal, 77 skipped (not Unix, no python3), 1 a difference or a failure.
 set -euo pipefail
-MODE=write
+MODE="write"
 case "${1:-}" in
   "") ;;
   --check) MODE=check ;;
@@ -71,7 +71,7 @@ start_router() {
   mkdir -p "$dir"
   local ports=()
   [[ $MODE == check ]] && ports=(--port 0 --server-port 0)
-  (cd "$dir" && exec "$BIN/router" "${ports[@]}" "$@") >"$dir/router.out" 2>&1 &
+  (cd "$dir" && exec "$BIN/router" ${ports[@]+"${ports[@]}"} "$@") >"$dir/router.out" 2>&1 &
   ROUTER=$!
   # A loaded machine may take a while to start it: up to 60 s, and at once if it exits.
   for _ in $(seq 600); do
@@ -166,4 +166,4 @@ fi
 rm -f report/transcripts/*
 cp "$FRESH"/* report/transcripts/
 python3 report/scripts/plot_timeline.py report/transcripts/semaphore-trace.jsonl report/figures/semaphore-timeline.svg >&2
-echo "written: $(cd report/transcripts && ls | tr '\n' ' ')" >&2
+echo "written: report/transcripts/ ($(find report/transcripts -type f | wc -l | tr -d ' ') files) and report/figures/semaphore-timeline.svg" >&2
