@@ -129,7 +129,10 @@ def slug(heading):
     return text.replace(" ", "-")
 
 
-def anchors_of(path, cache={}):
+ANCHORS = {}  # path -> the anchors of its headings, read once
+
+
+def anchors_of(path, cache=ANCHORS):
     if path not in cache:
         seen, anchors = {}, set()
         raw = path.read_text().splitlines()
@@ -148,7 +151,7 @@ def anchors_of(path, cache={}):
 
 LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]*)>?(?:\s+\"[^\"]*\")?\s*\)")
 HTML_LINK = re.compile(r"<(?:a|img)\s[^>]*?(?:href|src)=\"([^\"]+)\"")
-REF_DEF = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)")
+REF_DEF = re.compile(r"^ {0,3}\[[^\]]+\]:[ \t]*<?(\S+?)>?(?:\s|$)", re.M)
 
 
 def check_link(md, n, target):
@@ -181,13 +184,15 @@ def check_link(md, n, target):
 def cmd_links(_args):
     for md in markdown_files():
         counts = {"web": 0, "file": 0, "anchor": 0}
-        for n, line in prose_lines(md):
-            targets = [m.group(1) for m in LINK.finditer(line)] + HTML_LINK.findall(line)
-            m = REF_DEF.match(line)
-            if m:
-                targets.append(m.group(1))
-            for target in targets:
-                counts[check_link(md, n, target)] += 1
+        # The prose as one text, fenced blocks blanked, so that a link whose text runs over two
+        # lines is found; n is the line where a link starts.
+        prose = dict(prose_lines(md))
+        text = "\n".join(prose.get(n, "") for n in range(1, len(md.read_text().splitlines()) + 1))
+        found = [(m.start(), m.group(1)) for m in LINK.finditer(text)]
+        found += [(m.start(), m.group(1)) for m in HTML_LINK.finditer(text)]
+        found += [(m.start(), m.group(1)) for m in REF_DEF.finditer(text)]
+        for start, target in sorted(found):
+            counts[check_link(md, text.count("\n", 0, start) + 1, target)] += 1
         print(f"ok: links in {rel(md)}: {counts['file']} to files, {counts['anchor']} to anchors, "
               f"{counts['web']} to the web (not fetched)")
 
