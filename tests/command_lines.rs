@@ -203,7 +203,16 @@ fn a_port_in_use_and_a_bad_flag_exit_2_with_one_line_and_no_backtrace() {
     let runs = [
         (
             "router",
-            vec!["--log-dir", missing.as_str(), "--server-port", "0", "--public-ip", "1.2.3.4"],
+            vec![
+                "--port",
+                "0",
+                "--log-dir",
+                missing.as_str(),
+                "--server-port",
+                "0",
+                "--public-ip",
+                "1.2.3.4",
+            ],
             "error: router: cannot keep a log at ",
         ),
         (

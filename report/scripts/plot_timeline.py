@@ -4,12 +4,18 @@
     python3 report/scripts/plot_timeline.py TRACE.jsonl OUT.svg
 
 One row per slot (a bar from "granted" to "released", labelled with the client's turn) and, under
-them, one row per client that had to wait (a bar from "queued" to "granted", labelled with its
-place in the queue). Only Python's standard library is used; the SVG is written by hand.
+them, one row per client that had to wait (a bar from "queued" to "granted"), named by its place
+in the queue and the turn it was given, which no two clients share: two clients can both have
+been number 1 in the queue, at different times. Every bar is drawn at least MIN_BAR pixels wide,
+so that a slot held for a few milliseconds (a hold cut short by Ctrl-C) is still seen; a bar too
+narrow for its label has the label after it, with the time it lasted. Only Python's standard
+library is used; the SVG is written by hand, so the same trace always gives the same bytes.
 """
 import json
 import sys
 from pathlib import Path
+
+MIN_BAR = 8  # pixels: the narrowest bar drawn
 
 
 def main():
@@ -28,17 +34,17 @@ def main():
             turn_of[client] = e.get("turn")
             if client in queued:
                 t, place = queued.pop(client)
-                waiting.append((t, e["t_ms"], place, e.get("turn")))
+                waiting.append((t, e["t_ms"], place, e.get("turn"), e["slot"]))
         elif e["step"] == "released":
             start = open_grants.pop((client, e["slot"]), None)
             if start is not None:
                 busy.append((e["slot"], start, e["t_ms"], turn_of.get(client)))
     waiting.sort(key=lambda w: (w[0], w[2]))
 
-    row_h, left, top, width = 22, 110, 40, 900
+    row_h, left, top, width = 22, 120, 40, 900
     rows = len(slots) + len(waiting)
     height = top + rows * row_h + 60
-    scale = (width - left - 70) / max(end, 1)
+    scale = (width - left - 120) / max(end, 1)
     x = lambda t: left + t * scale
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -51,22 +57,30 @@ def main():
         y = top + i * row_h
         parts.append(f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">slot {slot}</text>')
         for s, start, stop, turn in busy:
-            if s == slot:
+            if s != slot:
+                continue
+            w = max(MIN_BAR, (stop - start) * scale)
+            edge = "white" if w >= 50 else "#431407"  # a narrow bar gets a dark edge to stand out
+            parts.append(
+                f'<rect x="{x(start):.1f}" y="{y + 3}" width="{w:.1f}" '
+                f'height="{row_h - 6}" fill="#c2410c" stroke="{edge}"/>'
+            )
+            if w >= 50:
+                parts.append(f'<text x="{x(start) + 4:.1f}" y="{y + 15}" fill="white">turn {turn}</text>')
+            else:
                 parts.append(
-                    f'<rect x="{x(start):.1f}" y="{y + 3}" width="{max(1, (stop - start) * scale):.1f}" '
-                    f'height="{row_h - 6}" fill="#c2410c" stroke="white"/>'
+                    f'<text x="{x(start) + w + 4:.1f}" y="{y + 15}">turn {turn}: {stop - start:.0f} ms</text>'
                 )
-                parts.append(
-                    f'<text x="{x(start) + 4:.1f}" y="{y + 15}" fill="white">turn {turn}</text>'
-                )
-    for j, (start, stop, place, turn) in enumerate(waiting):
+    for j, (start, stop, place, turn, slot) in enumerate(waiting):
         y = top + (len(slots) + j) * row_h
-        parts.append(f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">queued #{place}</text>')
         parts.append(
-            f'<rect x="{x(start):.1f}" y="{y + 5}" width="{max(1, (stop - start) * scale):.1f}" '
+            f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">queued #{place}, turn {turn}</text>'
+        )
+        parts.append(
+            f'<rect x="{x(start):.1f}" y="{y + 5}" width="{max(MIN_BAR, (stop - start) * scale):.1f}" '
             f'height="{row_h - 10}" fill="#93c5fd"/>'
         )
-        parts.append(f'<text x="{x(stop) + 4:.1f}" y="{y + 15}">turn {turn}</text>')
+        parts.append(f'<text x="{x(stop) + 4:.1f}" y="{y + 15}">then slot {slot}</text>')
     axis_y = top + rows * row_h + 10
     parts.append(f'<line x1="{left}" x2="{width - 20}" y1="{axis_y}" y2="{axis_y}" stroke="#333"/>')
     step = next(s for s in (100, 250, 500, 1000, 2000, 5000, 10000) if end / s <= 10)
@@ -77,7 +91,7 @@ def main():
         t += step
     parts.append(
         f'<text x="{left}" y="{axis_y + 34}">orange: a slot held by a client (its turn); '
-        "blue: a client waiting for a slot (its place in the queue, then its turn)</text>"
+        "blue: a client waiting for a slot (its place in the queue, its turn, the slot it got)</text>"
     )
     parts.append("</svg>")
     out.write_text("\n".join(parts) + "\n")
