@@ -66,6 +66,10 @@ fn flags_are_read_in_both_spellings() {
     assert_eq!(router.bind.to_string(), "0.0.0.0:9021");
     assert!(matches!(router.servers, Servers::At(ref list) if list.len() == 2));
     assert_eq!(router.log, LogFile::None);
+    let Servers::InProcess { config, .. } = args::router(args("--no-log")).unwrap().servers else {
+        panic!("in-process servers")
+    };
+    assert_eq!(config.log, LogFile::None, "--no-log: the in-process servers write none either");
     let router =
         args::router(args("--read-timeout 0.5 --queue-timeout=2 --table-limit 7")).unwrap();
     assert_eq!(router.limits.read_timeout, Duration::from_millis(500));

@@ -74,6 +74,7 @@ usage: cargo run --example router -- [--port P] [--bind IP] [--hold-secs N]
   --server-port P   first port of the four in-process servers (default 12347; 0 = any free)
   --log-dir DIR     where geotracker-router.json and geotracker-server-<port>.json go (default .)
   --log FILE        the router's own log file
+  --no-log          write no log at all (nor the in-process servers')
   --queue-timeout S tell a client that waited S seconds for a slot to try again (default: wait)
   --backoff-secs S  a slot whose server failed is out of service for S seconds (default 5)
   --trace FILE      on stopping, write the semaphore's timeline (queued, granted, released)
@@ -205,6 +206,8 @@ pub fn router_with_env(
     let mut config = RouterConfig::new(SocketAddr::new(common.ip, common.port), Vec::new());
     (config.hold, config.trace, config.limits, config.output) =
         (hold, trace, common.limits, common.output);
+    // --no-log: no log at all, the in-process servers' included.
+    let no_log = common.log == Some(LogFile::None);
     config.log = common.log.unwrap_or_else(|| LogFile::DefaultIn(log_dir.clone()));
     config.servers = match servers {
         Some(_) if common.public_ip.is_some() || common.geo.any() => {
@@ -216,7 +219,7 @@ pub fn router_with_env(
             (server.public_ip, server.limits, server.output) =
                 (common.public_ip, common.limits, common.output);
             server.geo = common.geo.choice(env)?;
-            server.log = LogFile::DefaultIn(log_dir);
+            server.log = if no_log { LogFile::None } else { LogFile::DefaultIn(log_dir) };
             Servers::InProcess { first_port, config: Box::new(server) }
         }
     };
