@@ -154,7 +154,9 @@ mod tests {
     }
 
     /// As *Rust Atomics and Locks* counts a condition variable's wake-ups: three threads wait
-    /// for the one slot, and each release wakes one of them, not all three.
+    /// for the one slot, and each release wakes one of them, not all three. A wait may also end
+    /// spuriously, rarely, so the count may exceed the releases by one; `notify_all` would
+    /// give 3 wake-ups for the first release, and 6 for the three.
     #[test]
     fn each_release_wakes_one_waiting_thread() {
         let sem = Arc::new(Semaphore::new(1));
@@ -164,18 +166,24 @@ mod tests {
             let (sem, got) = (Arc::clone(&sem), got.clone());
             thread::spawn(move || got.send(sem.acquire()).unwrap());
         }
-        for round in 1..=3 {
-            // Wait (with a limit, so that a broken semaphore fails instead of hanging) until
-            // every thread still without a slot is asleep in `acquire`.
+        // Waits (with a limit, so that a broken semaphore fails instead of hanging) until
+        // `waiting` threads are asleep in `acquire`, each woken one counted.
+        let settle = |waiting: usize| {
             let deadline = Instant::now() + Duration::from_secs(10);
-            while sem.counts().1 < 4 - round {
-                assert!(Instant::now() < deadline, "the threads never all waited");
+            while sem.counts().1 != waiting {
+                assert!(Instant::now() < deadline, "never {waiting} waiting");
                 thread::yield_now();
             }
+        };
+        for round in 1..=3 {
+            settle(4 - round);
             drop(held);
             held = served.recv_timeout(Duration::from_secs(10)).expect("a waiter is served");
             assert_eq!(held.turn(), round as u64 + 1);
-            assert_eq!(sem.counts().2, round as u64, "{round} releases, {round} wake-ups");
+            // Any other thread woken by this release has gone back to sleep and been counted.
+            settle(3 - round);
+            let wakeups = sem.counts().2;
+            assert!(wakeups <= round as u64 + 1, "{round} releases, {wakeups} wake-ups");
         }
     }
 }
