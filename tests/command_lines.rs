@@ -299,3 +299,25 @@ fn the_client_exits_0_when_located_1_when_not_and_2_for_a_bad_command_line() {
     }
     system.stop();
 }
+
+/// The handout's debugger walkthrough (report section 8) runs the client with
+/// `--timeout-secs 3600`, to sit at a breakpoint; beyond a day a deadline is refused, as is
+/// `u64::MAX`, which used to overflow `Instant + Duration` and panic once connected.
+#[test]
+fn the_client_timeout_is_at_most_a_day() {
+    let timeout = |line: &str| args::client(args(line)).map(|c| c.timeout).map_err(|e| e.0);
+    assert_eq!(timeout("--timeout-secs 3600"), Ok(Duration::from_secs(3600)));
+    assert_eq!(timeout("--timeout-secs=0.5"), Ok(Duration::from_millis(500)));
+    assert_eq!(timeout(""), Ok(Duration::from_secs(120)), "the default");
+    assert_eq!(
+        timeout("--timeout-secs 18446744073709551615"),
+        Err(
+            "--timeout-secs: \"18446744073709551615\" seconds is more than a day, the longest time"
+                .into()
+        )
+    );
+    assert_eq!(
+        timeout("--timeout-secs 0"),
+        Err("--timeout-secs: \"0\" seconds: a time must be more than 0".into())
+    );
+}
