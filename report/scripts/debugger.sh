@@ -60,7 +60,7 @@ for program in router client; do
 done
 
 run=$(mktemp -d)
-gdb_pid= router_pid= client_pid=
+gdb_pid='' router_pid='' client_pid=''
 stop_ours() { # only the processes this script started, by their pid
     local pid
     for pid in $client_pid $router_pid $gdb_pid; do kill -KILL "$pid" 2>/dev/null || true; done
@@ -114,7 +114,7 @@ if ! wait_end "$client_pid" 60; then
     fail "the client had no answer within 60 s"
 fi
 wait "$client_pid" || { cat "$run/client.out" >&2; fail "the client failed"; }
-client_pid=
+client_pid=''
 grep -q "^Status : success" "$run/client.out" || { cat "$run/client.out" >&2; fail "the client was not located"; }
 
 # Ctrl-C: the router is running again (step 3); gdb stops it and keeps the signal.
@@ -123,8 +123,8 @@ if ! wait_end "$gdb_pid" 60; then
     cat "$run/gdb.out" >&2
     fail "gdb did not finish the walkthrough within 60 s of the Ctrl-C"
 fi
-wait "$gdb_pid" || true # gdb -batch exits 1 when the program was killed, as in the last step.
-gdb_pid= router_pid=
+wait "$gdb_pid" || true # its output, compared below, says what went wrong if anything did
+gdb_pid='' router_pid=''
 took=$((SECONDS - started))
 
 normalise() {
