@@ -57,6 +57,16 @@ trap cleanup EXIT
 
 CURRENT=""
 ok() { echo "ok: exercise $CURRENT: $*"; }
+
+# Checks that the handout's section 11 quotes each of $@ (test names, messages, figures that
+# the check has just seen), whitespace and line breaks aside, so that text and check agree.
+in_handout() {
+    local text quote
+    text=$(awk '/^## 11\. /{on = 1; next} /^## /{on = 0} on' "$REPO/report/README.md" | tr -s ' \n' '  ')
+    for quote in "$@"; do
+        [[ $text == *"$quote"* ]] || fail "report/README.md section 11 does not say: $quote"
+    done
+}
 skip() { echo "skip: exercise $CURRENT: $*"; }
 fail() { # message [file whose tail shows it]
     echo "FAIL: exercise $CURRENT: $1" >&2
@@ -220,6 +230,7 @@ ex1() { # two slots: with a 5 s hold, place p waits 5 s x ceil(p / 2)
     # Each waited about 5,000 ms x ceil(place / 2): within half a second.
     awk '{want = ($1 == "-") ? 0 : 5000 * int(($1 + 1) / 2); d = $2 - want; if (d < -500 || d > 500) exit 1}' \
         <<<"$rows" || fail "a wait is not 5000 ms x ceil(place / 2) (the queue column is the place)" "$SCRATCH/out"
+    in_handout "5,000 ms × ⌈place / 2⌉" "(\`queue\` is \`-\`, \`waited_ms\` 0)"
     ok "two clients each waited about 0, 5000, 10000 and 15000 ms: $(awk '{printf "%s%s/%s", sep, $1, $2; sep=" "}' <<<"$rows") (place/waited_ms)"
 }
 
@@ -234,6 +245,9 @@ ex2() { # no FIFO: the queue test fails, telling who overtook whom
     esac
     expect_line "^assertion .left == right. failed: client [0-9]+$"
     if [[ $failed == the_router* ]]; then expect_line "served out of order"; fi
+    expect_line "field .wake. is never read"
+    in_handout waiting_clients_are_served_in_arrival_order "assertion \`left == right\` failed: client K" \
+        the_router_serves_queued_clients_in_arrival_order "served out of order" "field \`wake\` is never read"
     local turns
     turns=$(grep -A2 -E 'failed: client [0-9]+$' "$SCRATCH/out" | head -3 | sed -E 's/^assertion .* failed: //; s/^ +//' | tr '\n' ' ')
     ok "failed: ${failed}(${turns% })"
@@ -248,6 +262,7 @@ ex3() { # the check() race: a slot given to two clients
     done
     expect_failed never_more_than_four_clients_hold_a_slot_and_no_slot_is_shared
     expect_line "slot [0-3] was given to two clients$"
+    in_handout never_more_than_four_clients_hold_a_slot_and_no_slot_is_shared "slot N was given to two clients"
     ok "failed: never_more_than_four_clients_hold_a_slot_and_no_slot_is_shared, $(grep -c 'was given to two clients$' "$SCRATCH/out") threads saw \"$(grep -Eo 'slot [0-3] was given to two clients$' "$SCRATCH/out" | head -1)\""
 }
 
@@ -262,6 +277,8 @@ ex4() { # the NAT race: two callers, one public address
     ((octets > 0 && octets < 200)) || fail "expected fewer than 200 public addresses for 200 callers" "$SCRATCH/out"
     local located
     located=$(grep -A1 'own pool address$' "$SCRATCH/out" | sed -n 's/^ *left: //p')
+    in_handout concurrent_callers_never_share_a_public_address "assertion \`left == right\` failed" \
+        a_server_maps_each_concurrent_caller_to_its_own_address "each caller was located at its own pool address"
     ok "failed both tests of tests/nat_table.rs: 200 callers got $octets addresses, 50 callers were located at $located"
 }
 
@@ -314,6 +331,10 @@ ex5() { # Ctrl-C during a burst; then twice while a client is in flight
     kill -CONT "$server"
     kill -INT "$server"
     wait_exit "$server" 10
+    in_handout "stopping: serving the clients already in, then writing the IP tables (Ctrl-C again to stop at once)" \
+        "router: table written to the log as IP-Login-1 (40 rows)" "exit code 0" \
+        "stopping at once: writing the IP tables as they are (Ctrl-C again to exit without them)" \
+        "exit code is 130" "client: no answer from the router: connection closed before a line arrived"
     ok "$first; twice, with a client waiting for a stopped server: the table with its 1 row written, exit 130"
 }
 
@@ -339,6 +360,7 @@ ex6() { # the semaphore as the bottleneck: 4 slots held 1 s each give 4 answers 
     ((queued * 4 >= total * 3)) || fail "expected most answers to have waited in the queue first" "$SCRATCH/out"
     p50=$(sed -n 's/^latency: p50 \([0-9]*\)\..*/\1/p' "$SCRATCH/out")
     ((p50 >= 3000 && p50 <= 5000)) || fail "expected a median latency of about 4000 ms" "$SCRATCH/out"
+    in_handout "answers (4/s), 0 errors" "waited in the queue first: 32 of 36" "p50 4011.54 ms"
     ok "without a hold ${free} answers/s (debug build); with --hold-secs 1: $(sed -n 's/.*answers (\([0-9]*\/s\)).*/\1/p' "$SCRATCH/out"), waited in the queue first: $queued of $total, p50 $p50 ms"
 }
 
@@ -370,6 +392,9 @@ ex7() { # loom finds the original's three semaphore bugs (the tree passes: .ci/r
     copy_with loom-if-not-while.patch
     loom_copy && fail "loom found nothing with loom-if-not-while.patch" "$SCRATCH/out"
     loom_expect one_slot_every_freed_slot_wakes_a_waiter "^then: without a deadline, the wait ends with a slot$"
+    in_handout "then: two holders of one slot" "then: deadlock;" "then: without a deadline, the wait ends with a slot" \
+        "LOOM_MAX_PREEMPTIONS=1 bash report/scripts/loom_bugs.sh check-race" \
+        "loom found nothing with loom-check-race.patch applied"
     ok "check-race: two holders of one slot (not found with LOOM_MAX_PREEMPTIONS=1); no-notify: deadlock (a lost wake-up); if-not-while: a woken thread went on without a slot"
 }
 
@@ -390,6 +415,8 @@ ex8() { # the router's threads: one per client in, none per finished caller
     wait_exit "$router" 10
     [[ $names == "8 client-<port>, 1 router, 4 server-<port>, 1 signal-watcher, " ]] ||
         fail "expected the threads 8 client-<port>, 1 router, 4 server-<port>, 1 signal-watcher; saw: $names"
+    in_handout "There are 14" "\`router\`" "\`signal-watcher\`" "four \`server-<port>\`" "eight \`client-<port>\`" \
+        "There is no \`caller-<port>\`"
     ok "threads of the router with 4 clients holding a slot and 4 queued: ${names%, }"
 }
 
@@ -399,6 +426,9 @@ ex9() { # holding the queue's lock while waiting for a slot: a deadlock loom fin
         fail "loom found nothing with wait-holding-the-queue-lock.patch" "$SCRATCH/out"
     expect_line "^then: deadlock; threads = \[\(Id\(0\), Blocked\(.*src/extras/queue.rs.*\(Id\(1\), Blocked\(.*src/semaphore.rs.*\(Id\(2\), Blocked\(.*src/extras/queue.rs"
     expect_line "^     A: queued at place 1$"
+    expect_line "panic in a destructor during cleanup"
+    in_handout one_slot_the_queue_serves_places_in_order "A: queued at place 1" "then: deadlock; threads =" \
+        '"src/extras/queue.rs"' '"src/semaphore.rs"' "panic in a destructor during cleanup"
     ok "loom: deadlock in one_slot_the_queue_serves_places_in_order: main blocked on the queue's lock (src/extras/queue.rs), A waiting for the slot (src/semaphore.rs) with that lock held"
 }
 
