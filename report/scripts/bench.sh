@@ -116,6 +116,10 @@ measure() { # system, clients
   ' <<<"$report"
 }
 
+# The kernel's count of connections that found a listen backlog full (all programs on the
+# machine): their SYN is sent again 1 s later, then 3 s, then 7 s.
+overflows() { awk '/^TcpExt:/ { if (!seen++) { for (i = 2; i <= NF; i++) name[i] = $i } else { for (i = 2; i <= NF; i++) if (name[i] == "ListenOverflows") print $i } }' /proc/net/netstat; }
+
 SYSTEMS=(floor geotracker)
 if [[ -n $PYTHON_ROUTER ]]; then
   SYSTEMS+=(python_original geotracker_raw)
@@ -135,6 +139,7 @@ RAW=$OUT/raw-$STAMP.txt
 TABLE=$OUT/results-$STAMP.md
 {
   echo "# bench.sh, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(uname -sr)); $SECS s per measurement, $ROUNDS round(s)"
+  echo "# before the run, load average $(cut -d' ' -f1-3 /proc/loadavg) (other programs competing for the CPUs)"
   echo "# load generator: the client's --load (raw load of tests/yardsticks.rs for python_original and geotracker_raw)"
   echo "# geotracker: target/release/examples/router --server-port 0 --public-ip 117.222.175.180 --no-log --quiet --max-clients 5000 --max-per-source 5000"
   echo "# floor: tests/yardsticks.rs, floor; python_original: ${PYTHON_ROUTER:-not measured}"
@@ -142,22 +147,25 @@ TABLE=$OUT/results-$STAMP.md
 {
   echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) CPUs ($(uname -sr)) by report/scripts/bench.sh; $SECS s per measurement, $ROUNDS round(s); raw lines in raw-$STAMP.txt."
   echo
-  echo "| round | system | clients | answers/s | p50 ms | p99 ms | errors | peak RSS MB |"
-  echo "|---|---|---|---|---|---|---|---|"
+  echo "| round | system | clients | answers/s | p50 ms | p99 ms | errors | backlog overflows | peak RSS MB |"
+  echo "|---|---|---|---|---|---|---|---|---|"
 } >"$TABLE"
 for round in $(seq "$ROUNDS"); do
   # Rotate the order of the systems, so that none always runs first.
   order=("${SYSTEMS[@]:$(((round - 1) % ${#SYSTEMS[@]}))}" "${SYSTEMS[@]:0:$(((round - 1) % ${#SYSTEMS[@]}))}")
   for conc in $CONCS; do
     for system in "${order[@]}"; do
+      before=$(overflows)
       line="round=$round system=$system conc=$conc $(measure "$system" "$conc")"
+      line="$line overflows=$(($(overflows) - before))"
       echo "$line" >>"$RAW"
       echo "$line" >&2
       pids=$(pids_of "$system")
       mem=$([[ -n $pids ]] && peak_mb "$pids" || echo "-")
       awk -v l="$line" -v m="$mem" 'BEGIN {
         split(l, f, /[ =]/); # round R system S conc C ok N err N rps N p50_us N p99_us N
-        printf "| %s | %s | %s | %s | %.2f | %.2f | %s | %s |\n", f[2], f[4], f[6], f[12], f[14] / 1000, f[16] / 1000, f[10], m }' >>"$TABLE"
+        o = l; sub(/.* overflows=/, "", o)
+        printf "| %s | %s | %s | %s | %.2f | %.2f | %s | %s | %s |\n", f[2], f[4], f[6], f[12], f[14] / 1000, f[16] / 1000, f[10], o, m }' >>"$TABLE"
       sleep 1
     done
   done
