@@ -214,7 +214,7 @@ ex1() { # two slots: with a 5 s hold, place p waits 5 s x ceil(p / 2)
     p2=$(port_of "$RUN/server2.out")
     start router "$EXAMPLES/router" --port 0 --hold-secs 5 --servers "127.0.0.1:$p1,127.0.0.1:$p2" && router=$PID
     PORT=$(port_of "$RUN/router.out")
-    "$EXAMPLES/client" --router "127.0.0.1:$PORT" --clients 8 >"$SCRATCH/out" 2>&1 ||
+    timeout 60 "$EXAMPLES/client" --router "127.0.0.1:$PORT" --clients 8 >"$SCRATCH/out" 2>&1 ||
         fail "the client failed" "$SCRATCH/out"
     kill -INT "$router" "$s1" "$s2"
     wait_exit "$router" 10
@@ -342,7 +342,7 @@ ex6() { # the semaphore as the bottleneck: 4 slots held 1 s each give 4 answers 
     build_examples
     local router
     start_router free --quiet && router=$PID
-    "$EXAMPLES/client" --router "127.0.0.1:$PORT" --load --clients 16 --secs 2 >"$SCRATCH/out" 2>&1 ||
+    timeout 60 "$EXAMPLES/client" --router "127.0.0.1:$PORT" --load --clients 16 --secs 2 >"$SCRATCH/out" 2>&1 ||
         fail "the load run failed" "$SCRATCH/out"
     kill -INT "$router"
     wait_exit "$router" 10
@@ -350,7 +350,7 @@ ex6() { # the semaphore as the bottleneck: 4 slots held 1 s each give 4 answers 
     local free
     free=$(sed -n 's/.* answers (\([0-9]*\)\/s).*/\1/p' "$SCRATCH/out")
     start_router held --quiet --hold-secs 1 && router=$PID
-    "$EXAMPLES/client" --router "127.0.0.1:$PORT" --load --clients 16 --secs 5 >"$SCRATCH/out" 2>&1 ||
+    timeout 60 "$EXAMPLES/client" --router "127.0.0.1:$PORT" --load --clients 16 --secs 5 >"$SCRATCH/out" 2>&1 ||
         fail "the load run failed" "$SCRATCH/out"
     kill -INT "$router"
     wait_exit "$router" 10
