@@ -4,7 +4,7 @@
 # of tests/yardsticks.rs (a thread per connection at a relay and at four servers, a new
 # connection per request, an answer of geotracker's size, nothing else).
 #
-#   bash report/scripts/bench.sh                        # 1 to 1000 clients, 3 rounds of 4 s: ~4 min
+#   bash report/scripts/bench.sh                        # 1 to 1000 clients, 3 rounds of 4 s (3.5 min)
 #   CONCS="1 64" SECS=3 ROUNDS=1 bash report/scripts/bench.sh
 #
 # Each round measures every number of clients on each system in turn (the order of the
