@@ -145,12 +145,21 @@ fn two_thousand_clients_waiting_at_once_are_answered_in_fifo_order() {
     let dir = common::temp_dir("fifo-2000");
     let mut router = Command::new(common::example("router"))
         .args(["--port", "0", "--server-port", "0", "--public-ip", "117.222.175.180"])
-        .args(["--hold-secs", "5", "--quiet", "--max-clients", "5000"])
+        .args(["--hold-secs", "5", "--quiet", "--max-clients", "5000", "--max-per-source", "5000"])
         .arg("--log-dir")
         .arg(&dir)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    // Killed if the test fails before the router is stopped, so that no router outlives it.
+    struct KillOnDrop(u32);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let pid = self.0.to_string();
+            let _ = Command::new("kill").args(["-KILL", &pid]).stderr(Stdio::null()).status();
+        }
+    }
+    let _guard = KillOnDrop(router.id());
     let mut lines = BufReader::new(router.stdout.take().unwrap()).lines();
     let port: u16 = loop {
         let line = lines.next().unwrap().unwrap();

@@ -1,20 +1,23 @@
 #!/usr/bin/env python3
 """Turns the raw lines of report/scripts/bench.sh into a table and a figure.
 
-    python3 report/scripts/plot_bench.py report/bench/raw-<stamp>.txt
+    python3 report/scripts/plot_bench.py [report/bench/raw-<stamp>.txt]
 
-Writes, next to the raw file, summary-<stamp>.md (the median of the rounds for each system and
-number of clients, with geotracker's ratio to the floor) and report/figures/throughput.svg (requests
-per second and p99 latency against clients, one line per system). Only Python's standard
-library is used; the SVG is written by hand.
+Without an argument, the newest raw file of report/bench/. Writes, next to the raw file,
+summary-<stamp>.md (the median of the rounds for each system and number of clients, with
+geotracker's ratio to the floor, and to the Python original when it was measured) and
+throughput.svg (requests per second and p99 latency against clients, one line per system): into
+report/figures/ for a raw file of report/bench/, else beside the raw file. The same raw file
+always gives the same bytes. Only Python's standard library is used; the SVG is written by hand.
 """
 import re
 import statistics
 import sys
 from pathlib import Path
 
-SYSTEMS = ["floor", "geotracker", "python_original"]
-COLOURS = {"floor": "#888888", "geotracker": "#c2410c", "python_original": "#1d4ed8"}
+# In the order of the legend; python_original and geotracker_raw only when bench.sh measured them.
+ALL_SYSTEMS = ["floor", "geotracker", "python_original", "geotracker_raw"]
+COLOURS = {"floor": "#888888", "geotracker": "#c2410c", "python_original": "#1d4ed8", "geotracker_raw": "#f59e0b"}
 LINE = re.compile(
     r"round=(\d+) system=(\S+) conc=(\d+) ok=(\d+) err=(\d+) rps=(\d+) p50_us=(\d+) p99_us=(\d+)"
 )
@@ -38,24 +41,33 @@ def median(rows, key):
 
 
 def table(cells, concs):
-    out = [
-        "| clients | floor req/s | geotracker req/s | python_original req/s | geotracker / floor |"
-        " geotracker / python | p99 ms floor / geotracker / python | errors (all rounds) floor / geotracker / python |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    python = ("python_original", concs[0]) in cells
+    head = "| clients | floor req/s | geotracker req/s | geotracker / floor | p99 ms floor / geotracker | errors (all rounds) floor / geotracker |"
+    rule = "|---|---|---|---|---|---|"
+    if python:
+        head += " python_original req/s | geotracker_raw req/s | geotracker_raw / python_original | p99 ms python_original / geotracker_raw | errors python_original / geotracker_raw |"
+        rule += "---|---|---|---|---|"
+    out = [head, rule]
     for c in concs:
         get = lambda s, k: median(cells[(s, c)], k) if (s, c) in cells else float("nan")
-        errs = " / ".join(str(sum(r["err"] for r in cells.get((s, c), []))) for s in SYSTEMS)
-        out.append(
+        errs = lambda systems: " / ".join(str(sum(r["err"] for r in cells.get((s, c), []))) for s in systems)
+        row = (
             f"| {c} | {get('floor', 'rps'):.0f} | {get('geotracker', 'rps'):.0f} | "
-            f"{get('python_original', 'rps'):.0f} | {get('geotracker', 'rps') / get('floor', 'rps'):.2f} | "
-            f"{get('geotracker', 'rps') / get('python_original', 'rps'):.2f} | "
-            f"{get('floor', 'p99'):.1f} / {get('geotracker', 'p99'):.1f} / {get('python_original', 'p99'):.1f} | {errs} |"
+            f"{get('geotracker', 'rps') / get('floor', 'rps'):.2f} | "
+            f"{get('floor', 'p99'):.1f} / {get('geotracker', 'p99'):.1f} | {errs(['floor', 'geotracker'])} |"
         )
+        if python:
+            row += (
+                f" {get('python_original', 'rps'):.0f} | {get('geotracker_raw', 'rps'):.0f} | "
+                f"{get('geotracker_raw', 'rps') / get('python_original', 'rps'):.2f} | "
+                f"{get('python_original', 'p99'):.1f} / {get('geotracker_raw', 'p99'):.1f} | "
+                f"{errs(['python_original', 'geotracker_raw'])} |"
+            )
+        out.append(row)
     return "\n".join(out) + "\n"
 
 
-def svg(cells, concs, title):
+def svg(cells, concs, systems, title):
     import math
 
     width, height, margin = 860, 380, 60
@@ -104,13 +116,13 @@ def svg(cells, concs, title):
         for t in ticks:
             parts.append(f'<text x="{left - 6}" y="{y_of(t) + 4}" text-anchor="end">{t:g}</text>')
             parts.append(f'<line x1="{left}" x2="{left + panel_w}" y1="{y_of(t)}" y2="{y_of(t)}" stroke="#eee"/>')
-        for s in SYSTEMS:
+        for s in systems:
             points = [(x_of(c, left), y_of(median(cells[(s, c)], key))) for c in concs if (s, c) in cells]
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
             parts.append(f'<polyline points="{path}" fill="none" stroke="{COLOURS[s]}" stroke-width="2"/>')
             for x, y in points:
                 parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{COLOURS[s]}"/>')
-    for i, s in enumerate(SYSTEMS):
+    for i, s in enumerate(systems):
         x = margin + i * 180
         parts.append(f'<rect x="{x}" y="{height - 18}" width="12" height="12" fill="{COLOURS[s]}"/>')
         parts.append(f'<text x="{x + 18}" y="{height - 8}">{s}</text>')
@@ -119,17 +131,20 @@ def svg(cells, concs, title):
 
 
 def main():
-    raw = Path(sys.argv[1])
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    raw = Path(sys.argv[1]) if len(sys.argv) > 1 else max(bench.glob("raw-*.txt"))
     cells = read(raw)
+    systems = [s for s in ALL_SYSTEMS if any(system == s for system, _ in cells)]
     concs = sorted({c for (_, c) in cells})
     stamp = raw.stem.removeprefix("raw-")
     summary = raw.with_name(f"summary-{stamp}.md")
     summary.write_text(table(cells, concs))
-    figures = Path(__file__).resolve().parent.parent / "figures"
-    figures.mkdir(exist_ok=True)
-    (figures / "throughput.svg").write_text(svg(cells, concs, f"geotracker, floor and the Python original ({stamp})"))
+    in_repo = raw.resolve().parent == bench
+    figure = (bench.parent / "figures" if in_repo else raw.parent) / "throughput.svg"
+    title = ", ".join(systems)
+    figure.write_text(svg(cells, concs, systems, f"{title} ({stamp})"))
     print(summary.read_text())
-    print(f"written: {summary} and {figures / 'throughput.svg'}")
+    print(f"written: {summary} and {figure}")
 
 
 if __name__ == "__main__":
