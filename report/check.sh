@@ -88,7 +88,7 @@ if [[ -z $stamp || ! -f report/bench/raw-$stamp.txt ]]; then
   exit 1
 fi
 bench=$TMP/bench-copy
-mkdir -p "$bench/scripts" "$bench/bench"
+mkdir -p "$bench/scripts" "$bench/bench" "$bench/figures"
 cp report/scripts/plot_bench.py "$bench/scripts/"
 cp "report/bench/raw-$stamp.txt" "$bench/bench/"
 figure report/figures/throughput.svg "$bench/figures/throughput.svg" \
