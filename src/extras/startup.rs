@@ -309,7 +309,15 @@ impl Server {
         shutdown: Arc<Shutdown>,
     ) -> Result<Server, StartError> {
         let (listener, port) = listen("server", config.bind)?;
-        let (who, out) = (format!("server {port}"), config.output);
+        // Named by port, and by address too when it is not 127.0.0.1 or every address, so that
+        // four servers on 127.0.0.2..5 with one port print lines that can be told apart.
+        let ip = config.bind.ip();
+        let at = if ip == IpAddr::from([127, 0, 0, 1]) || ip.is_unspecified() {
+            port.to_string()
+        } else {
+            SocketAddr::new(ip, port).to_string()
+        };
+        let (who, out) = (format!("server {at}"), config.output);
         let log_file = config.log.path(&default_log_name("server", config.bind.ip(), Some(port)));
         let log = ready_log(&who, log_file, out)?;
         let shared = Arc::new(server::Shared {
