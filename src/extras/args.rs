@@ -41,7 +41,10 @@ usage: cargo run --example server -- [--port P] [--bind IP] [--public-ip IPV4]
   --port P        port to listen on (default 12347)
   --bind IP       address to listen on (default 127.0.0.1; 0.0.0.0 for other machines)
   --public-ip A   first public address of the NAT pool (default: ask ipify, else 117.222.175.180)
-  --log FILE      JSON log of IP tables (default geotracker-server-<port>.json)
+  --log FILE      JSON log of IP tables (default geotracker-server-<port>.json, with the
+                  address too when --bind is not 127.0.0.1)
+  --no-log        write no log: the table is printed at Ctrl-C and kept nowhere
+  --quiet         no line per client: only start-up lines, changes, warnings and the table
 LIMITS (router and server; seconds may have decimals):
   --connect-timeout S   longest wait to connect (default 3)
   --request-timeout S   longest wait for a new connection's whole request line (default 5)
@@ -73,8 +76,11 @@ usage: cargo run --example router -- [--port P] [--bind IP] [--hold-secs N]
   --servers LIST    forward to these servers instead of starting four in this process
   --server-port P   first port of the four in-process servers (default 12347; 0 = any free)
   --log-dir DIR     where geotracker-router.json and geotracker-server-<port>.json go (default .)
-  --log FILE        the router's own log file
+  --log FILE        the router's own log file (default geotracker-router.json in the log
+                    folder, with the address too when --bind is not 127.0.0.1)
   --no-log          write no log at all (nor the in-process servers')
+  --quiet           no line per client: only start-up lines, changes, warnings and the
+                    tables at Ctrl-C (which are printed whole, however long)
   --queue-timeout S tell a client that waited S seconds for a slot to try again (default: wait)
   --backoff-secs S  a slot whose server failed is out of service for S seconds (default 5)
   --trace FILE      on stopping, write the semaphore's timeline (queued, granted, released)
@@ -91,8 +97,9 @@ usage: cargo run --example client -- [IP] [--router ADDR:PORT] [--clients N] [--
   --router A:P    the router (default 127.0.0.1:9020)
   --clients N     run N clients at once and print one row each (default 1)
   --json          print the raw reply line(s)
-  --timeout-secs  give up after N seconds for the whole exchange, queue included (default 120,
-                  at most 86400: a day; 3600 to sit at a breakpoint, report section 8)
+  --timeout-secs N
+                  give up after N seconds for the whole exchange, queue included (default
+                  120, at most 86400: a day; 3600 to sit at a breakpoint, report section 8)
   --load          measure: --clients N clients ask in a loop for --secs S seconds (default 5),
                   then print answers per second, latency percentiles, errors and slots
                   (build with --release for figures worth quoting)

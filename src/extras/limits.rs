@@ -104,7 +104,7 @@ pub(crate) fn fit_to_descriptors(limits: &mut Limits, per_client: usize) -> Opti
     let raised = raised.map(|from| format!(" (raised from {from})")).unwrap_or_default();
     let line = format!("{open} open files{raised}: room for {fits} clients at once");
     if fits >= limits.max_clients {
-        return Some(line);
+        return Some(format!("{line}; --max-clients is {}", limits.max_clients));
     }
     let wanted = std::mem::replace(&mut limits.max_clients, fits);
     Some(format!("{line}, so --max-clients is {fits}, not {wanted}"))
