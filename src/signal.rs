@@ -7,7 +7,8 @@
 //!
 //! 1. **The flag.** [`Shutdown::on_ctrl_c`] has signal-hook store `true` into an `AtomicBool`
 //!    on SIGINT (Ctrl-C), SIGTERM, and on Unix SIGHUP (the terminal was closed) and SIGQUIT
-//!    (Ctrl-\, which would dump core: the table is worth more). Nothing else runs in the handler.
+//!    (Ctrl-\, which would dump core: the table is worth more). The only other thing in the
+//!    handler is signal-hook's check for a third signal (step 5): an atomic load, then `_exit`.
 //! 2. **Who watches it.** The thread `signal-watcher` looks at the flag every 50 ms and takes it
 //!    back to `false` (two signals within one look count as one); the first calls `request`.
 //! 3. **What stops.** [`Shutdown::request`] wakes the threads in [`Shutdown::sleep`] (the
