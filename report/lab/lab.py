@@ -73,7 +73,7 @@ def parse_args():
     )
     p.add_argument("--clients", type=int, default=3, metavar="N",
                    help="client hosts on each home LAN (default 3; 1 to 50)")
-    p.add_argument("--hold-secs", type=float, default=1.0, metavar="S",
+    p.add_argument("--hold-secs", type=int, default=1, metavar="N",
                    help="the router's --hold-secs (default 1: enough for clients to spread "
                    "over the four servers; 5 as the original, to watch the queue)")
     p.add_argument("--delay", metavar="TIME",
@@ -99,8 +99,8 @@ def parse_args():
         p.error("--clients must be 1 to 50")
     if args.selftest and args.clients < 2:
         p.error("--selftest needs --clients 2 or more: four clients at once reach all four servers")
-    if args.selftest and args.hold_secs < 0.5:
-        p.error("--selftest needs --hold-secs 0.5 or more: with less, the clients crowd onto the "
+    if args.selftest and args.hold_secs < 1:
+        p.error("--selftest needs --hold-secs 1 or more: with 0, the clients crowd onto the "
                 "first slots (the semaphore hands out the lowest free one) and some server may "
                 "serve nobody")
     if args.hold_secs < 0 or (args.loss is not None and not 0 <= args.loss < 100):
@@ -295,7 +295,7 @@ def start_programs(net, bins, args, out):
         wait_listening(program, SERVER_PORT)
     server_list = ",".join(f"{ip}:{SERVER_PORT}" for ip in SERVERS.values())
     argv = [bins.router, "--bind", "0.0.0.0", "--port", str(ROUTER_PORT), "--servers",
-            server_list, "--hold-secs", f"{args.hold_secs:g}", "--log", "geotracker-router.json"]
+            server_list, "--hold-secs", str(args.hold_secs), "--log", "geotracker-router.json"]
     router = Program(net["rtr"], argv, out)
     wait_listening(router, ROUTER_PORT)
     return router, servers

@@ -19,8 +19,13 @@ MIN_BAR = 8  # pixels: the narrowest bar drawn
 
 
 def main():
+    if len(sys.argv) != 3:
+        sys.exit("usage: python3 report/scripts/plot_timeline.py TRACE.jsonl OUT.svg\n"
+                 "(TRACE.jsonl: what the router wrote at Ctrl-C with --trace TRACE.jsonl)")
     trace, out = Path(sys.argv[1]), Path(sys.argv[2])
     events = [json.loads(line) for line in trace.read_text().splitlines() if line.strip()]
+    if not events:
+        sys.exit(f"{trace}: no events (did the router get any client before Ctrl-C?)")
     end = max(e["t_ms"] for e in events)
     slots = sorted({e["slot"] for e in events if "slot" in e})
     # Busy bars per slot, waiting bars per queued client.
