@@ -228,7 +228,8 @@ pub fn dump<R: std::fmt::Display + serde::Serialize>(
                     aside.display()
                 ));
             }
-            out.notice(format_args!("{who}: table written to the log as {key} ({rows} rows)"));
+            let s = if *rows == 1 { "" } else { "s" };
+            out.notice(format_args!("{who}: table written to the log as {key} ({rows} row{s})"));
         }
         Some(Err(e)) => out.warn(format_args!("{who}: {e}; the log file was left as it was")),
         None => {}

@@ -88,7 +88,7 @@ fn sigint_prints_the_table_writes_the_log_and_exits_0() {
     assert!(out.contains("Current IPTABLE of the router before terminating the program:"), "{out}");
     assert!(out.contains("1\t\t\t[('127.0.0.1', "), "{out}");
     assert!(out.contains(&format!("'{}']", served.server)), "{out}");
-    assert!(out.contains("router: table written to the log as IP-Login-1 (1 rows)"), "{out}");
+    assert!(out.contains("router: table written to the log as IP-Login-1 (1 row)"), "{out}");
     assert_eq!(out.matches("Current IPTABLE of the server").count(), 4, "{out}");
     assert!(err.is_empty(), "nothing on stderr: {err}");
     assert!(out.contains("stopping: serving the clients already in"), "{out}");

@@ -323,7 +323,7 @@ ex5() { # Ctrl-C during a burst; then twice while a client is in flight
     ((STATUS == 130)) || fail "the router exited with $STATUS after a second Ctrl-C, not 130" "$RUN/router2.out"
     grep -qxF "stopping at once: writing the IP tables as they are (Ctrl-C again to exit without them)" "$RUN/router2.out" ||
         fail "no 'stopping at once' line" "$RUN/router2.out"
-    grep -q "^router: table written to the log as IP-Login-1 (1 rows)$" "$RUN/router2.out" ||
+    grep -q "^router: table written to the log as IP-Login-1 (1 row)$" "$RUN/router2.out" ||
         fail "expected the waiting client's row in the log" "$RUN/router2.out"
     wait_exit "$client" 10
     ((STATUS == 1)) && grep -qxF "client: no answer from the router: connection closed before a line arrived" "$RUN/client2.out" ||
