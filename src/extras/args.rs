@@ -40,7 +40,8 @@ usage: cargo run --example server -- [--port P] [--bind IP] [--public-ip IPV4]
                                      [GEO FLAGS] [LIMITS] [--log FILE | --no-log] [--quiet]
   --port P        port to listen on (default 12347)
   --bind IP       address to listen on (default 127.0.0.1; 0.0.0.0 for other machines)
-  --public-ip A   first public address of the NAT pool (default: ask ipify, else 117.222.175.180)
+  --public-ip IPV4
+                  first public address of the NAT pool (default: ask ipify, else 117.222.175.180)
   --log FILE      JSON log of IP tables (default geotracker-server-<port>.json, with the
                   address too when --bind is not 127.0.0.1)
   --no-log        write no log: the table is printed at Ctrl-C and kept nowhere
@@ -69,7 +70,8 @@ pub const ROUTER_USAGE: &str = "\
 usage: cargo run --example router -- [--port P] [--bind IP] [--hold-secs N]
                                      [--servers A:P,B:P,C:P,D:P | --server-port P]
                                      [--public-ip IPV4] [GEO FLAGS] [LIMITS] [--log-dir DIR]
-                                     [--log FILE | --no-log] [--quiet]
+                                     [--log FILE | --no-log] [--quiet] [--queue-timeout S]
+                                     [--backoff-secs S] [--trace FILE]
   --port P          port to listen on (default 9020)
   --bind IP         address to listen on (default 127.0.0.1; 0.0.0.0 for other machines)
   --hold-secs N     keep each slot N seconds after answering (default 0; the original used 5)
@@ -92,14 +94,15 @@ usage: cargo run --example router -- [--port P] [--bind IP] [--hold-secs N]
 /// Usage of `cargo run --example client`.
 pub const CLIENT_USAGE: &str = "\
 usage: cargo run --example client -- [IP] [--router ADDR:PORT] [--clients N] [--json]
-                                     [--timeout-secs N] [--load [--secs S]] [--web [ADDR:PORT]]
+                                     [--timeout-secs S] [--load [--secs S]] [--web [ADDR:PORT]]
   IP              look this address up instead of \"my location\"
   --router A:P    the router (default 127.0.0.1:9020)
   --clients N     run N clients at once and print one row each (default 1)
   --json          print the raw reply line(s)
-  --timeout-secs N
-                  give up after N seconds for the whole exchange, queue included (default
-                  120, at most 86400: a day; 3600 to sit at a breakpoint, report section 8)
+  --timeout-secs S
+                  give up after S seconds (decimals allowed) for the whole exchange, queue
+                  included (default 120, at most 86400: a day; 3600 to sit at a breakpoint,
+                  report section 8)
   --load          measure: --clients N clients ask in a loop for --secs S seconds (default 5),
                   then print answers per second, latency percentiles, errors and slots
                   (build with --release for figures worth quoting)
