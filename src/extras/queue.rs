@@ -9,8 +9,10 @@
 //! at once (the router sends it as `{"status":"queued","position":N}`); [`Place::wait`] may give
 //! up after `--queue-timeout`.
 //!
-//! Lock order: [`Queue::enter`] takes the semaphore's lock while it holds the queue's. Nothing
-//! takes them the other way round, so the two cannot deadlock.
+//! Lock order: a slot, then the queue's lock, then the semaphore's. [`Queue::enter`] takes the
+//! semaphore's lock while it holds the queue's; the thread just given a slot takes the queue's
+//! lock to leave the queue (`Drop for Place`); and nobody waits for a slot holding the queue's
+//! lock ([`Place::wait`] lets go of it first). Nothing goes the other way round: no deadlock.
 
 use crate::extras::sync::{Condvar, Mutex, MutexGuard}; // std::sync's (loom's under --cfg loom)
 use crate::semaphore::{Permit, Semaphore};
