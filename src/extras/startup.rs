@@ -318,7 +318,7 @@ impl Server {
             SocketAddr::new(ip, port).to_string()
         };
         let (who, out) = (format!("server {at}"), config.output);
-        let log_file = config.log.path(&default_log_name("server", config.bind.ip(), Some(port)));
+        let log_file = config.log.path(&default_log_name("server", ip, Some(port)));
         let log = ready_log(&who, log_file, out)?;
         let shared = Arc::new(server::Shared {
             nat: NatTable::new(config.public_ip.unwrap_or(public_ip::FALLBACK)),
