@@ -223,14 +223,15 @@ pub(crate) fn answer_at_stop(
 fn refuse(stream: &TcpStream, message: &str, limits: &Limits) {
     let _ = limits.apply_write_timeout(stream);
     let _ = protocol::write_line(stream, &Reply::fail("", message));
+    drop_what_has_arrived(stream, 64 * 1024);
+}
+
+/// Reads and drops what the peer has already sent, without waiting: at most `limit` bytes, so
+/// that a peer that keeps sending cannot hold the accepting thread. Leaves the socket
+/// non-blocking, to be closed next.
+pub(crate) fn drop_what_has_arrived(stream: &TcpStream, limit: u64) {
     if stream.set_nonblocking(true).is_ok() {
-        let mut unread = [0u8; 4096];
-        // Stops at the first error (WouldBlock: nothing more has arrived), at the end of the
-        // stream, or after 64 KiB, so that a peer that keeps sending cannot hold the loop.
-        for _ in 0..16 {
-            if !matches!((&*stream).read(&mut unread), Ok(n) if n > 0) {
-                break;
-            }
-        }
+        // Ends at the first `WouldBlock` (nothing more has arrived), at the end, or at `limit`.
+        let _ = io::copy(&mut stream.take(limit), &mut io::sink());
     }
 }

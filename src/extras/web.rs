@@ -204,10 +204,7 @@ fn turn_away(stream: &TcpStream, limits: &Limits) {
     let _ = limits.apply_write_timeout(stream);
     let _ = respond(stream, BUSY, TEXT, "too many connections at once; try again in a moment\n");
     let _ = stream.shutdown(std::net::Shutdown::Write);
-    if stream.set_nonblocking(true).is_ok() {
-        // Ends at the first `WouldBlock`: nothing more has arrived.
-        let _ = io::copy(&mut stream.take(MAX_HEAD as u64), &mut io::sink());
-    }
+    limits::drop_what_has_arrived(stream, MAX_HEAD as u64);
 }
 
 /// One connection: one request, one answer, then the connection is closed.
