@@ -8,10 +8,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::thread;
 use std::time::Duration;
 
 /// Starts the router example under `ulimit` (as `sh` takes it, e.g. `-Sn 256`) with its four
@@ -29,21 +27,9 @@ fn router_under(ulimit: &str) -> (Child, u16, mpsc::Receiver<String>) {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let (tx, lines) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    // Reads the router's output as it comes, so that the test can wait for a line.
-    thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let port = loop {
-        let line = lines.recv_timeout(Duration::from_secs(20)).expect("the router starts");
-        if let Some(port) = line.strip_prefix("router: socket bound to port ") {
-            break port.parse().unwrap();
-        }
-    };
-    (child, port, lines)
+    let lines = common::stdout_lines(&mut child);
+    let port = common::line_after(&lines, "router: socket bound to port ", Duration::from_secs(20));
+    (child, port.parse().unwrap(), lines)
 }
 
 /// The start-up line about open files.

@@ -7,7 +7,7 @@ mod common;
 use common::{example, temp_dir};
 use geotracker::Request;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -32,24 +32,9 @@ fn start_router_with(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (lines_tx, lines) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    // Reads the child's output as it comes, so the test can wait for a given line.
-    thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let port = loop {
-        let line = lines.recv_timeout(Duration::from_secs(20)).expect("the router prints its port");
-        if let Some(port) = line.strip_prefix("router: socket bound to port ") {
-            break port.parse().unwrap();
-        }
-    };
-    (child, port, lines)
+    let lines = common::stdout_lines(&mut child);
+    let port = common::line_after(&lines, "router: socket bound to port ", Duration::from_secs(20));
+    (child, port.parse().unwrap(), lines)
 }
 
 /// Waits for the child to exit, failing the test if it takes longer than `limit`.

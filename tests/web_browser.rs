@@ -13,7 +13,6 @@ mod common;
 mod webdriver;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -72,26 +71,13 @@ impl Program {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let (line_tx, lines) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        // Reads the program's output as it comes, so that the test can wait for a line.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = line_tx.send(line);
-            }
-        });
+        let lines = common::stdout_lines(&mut child);
         Program { child, lines }
     }
 
     /// What follows `prefix` in the first line that starts with it.
     fn line_after(&self, prefix: &str) -> String {
-        loop {
-            let line = self.lines.recv_timeout(Duration::from_secs(30));
-            let line = line.unwrap_or_else(|_| panic!("no line starting with {prefix:?}"));
-            if let Some(rest) = line.strip_prefix(prefix) {
-                return rest.to_string();
-            }
-        }
+        common::line_after(&self.lines, prefix, Duration::from_secs(30))
     }
 }
 

@@ -7,10 +7,12 @@ use geotracker::geo::{Geolocator, MmdbGeolocator};
 use geotracker::web::{WebConfig, WebPage};
 use geotracker::{Limits, Output, Request, Router, RouterConfig, RouterReport};
 use geotracker::{Server, ServerConfig, ServerReport, Shutdown};
+use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::process::Child;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -224,6 +226,32 @@ pub fn example(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// A child's standard output, a line at a time as it comes, so that a test can wait for a line
+/// while the child runs. The whole output is read, so that the child never blocks on a full pipe.
+pub fn stdout_lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("the child's stdout is piped");
+    let (line_tx, lines) = mpsc::channel();
+    // Reads the child's output to its end, passing each line on.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = line_tx.send(line);
+        }
+    });
+    lines
+}
+
+/// What follows `prefix` in the next line of `lines` that starts with it. Fails the test when
+/// no line at all comes for `patience`.
+pub fn line_after(lines: &mpsc::Receiver<String>, prefix: &str, patience: Duration) -> String {
+    loop {
+        let line = lines.recv_timeout(patience);
+        let line = line.unwrap_or_else(|_| panic!("no line starting with {prefix:?}"));
+        if let Some(rest) = line.strip_prefix(prefix) {
+            return rest.to_string();
+        }
+    }
 }
 
 /// A small seeded random-number generator (SplitMix64), so that a failing random test can be
