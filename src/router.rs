@@ -122,7 +122,9 @@ impl Shared {
             let (slot, turn) = (permit.slot(), permit.turn());
             self.trace.record(client, Step::Granted { slot, turn });
             // The row names the server asked: another one if the first failed.
-            self.table.replace(RouterEntry { client, server: self.servers[slot] });
+            if slot != first.0 {
+                self.table.replace(RouterEntry { client, server: self.servers[slot] });
+            }
             ask_server(self.servers[slot], request, limits)
         });
 
