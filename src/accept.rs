@@ -28,7 +28,10 @@ pub(crate) fn serve_each_connection(
     let serve = Arc::new(serve);
     let (kind, sources) = (who.split(' ').next().unwrap_or(who), Arc::default());
     // Registered, so that the stop wakes the `accept()` below (if it has not come already).
-    if !listener.local_addr().is_ok_and(|local| shutdown.watch_listener(local)) {
+    if !listener
+        .local_addr()
+        .is_ok_and(|local| shutdown.watch_listener(local))
+    {
         return;
     }
     loop {
@@ -60,12 +63,16 @@ pub(crate) fn serve_each_connection(
                 serve(stream, peer);
             });
         if let Err(e) = spawned {
-            out.warn(format_args!("{who}: no thread for {peer}: {e}; connection dropped"));
+            out.warn(format_args!(
+                "{who}: no thread for {peer}: {e}; connection dropped"
+            ));
         }
     }
     drop(listener);
     let unfinished = shutdown.drain(DRAIN_LIMIT);
     if unfinished > 0 && !shutdown.was_hurried() {
-        out.warn(format_args!("{who}: stopping with {unfinished} connection(s) still open"));
+        out.warn(format_args!(
+            "{who}: stopping with {unfinished} connection(s) still open"
+        ));
     }
 }

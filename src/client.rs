@@ -42,14 +42,17 @@ pub fn ask(
     let unreachable =
         format!("cannot reach the router at {router} (is `cargo run --example router` running?)");
     let stream = TcpStream::connect_timeout(&router, timeout).map_err(context(unreachable))?;
-    stream.set_write_timeout(Some(timeout)).map_err(context("cannot send the request".into()))?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(context("cannot send the request".into()))?;
     let sent = (&stream).write_all(request.to_line().as_bytes());
     sent.map_err(context("cannot send the request".into()))?;
     let mut lines = LineReader::new(deadline::Reader::new(&stream, started + timeout));
     let mut queued_at = None;
     loop {
-        let line =
-            lines.read_line(MAX_REPLY_LINE).map_err(context("no answer from the router".into()))?;
+        let line = lines
+            .read_line(MAX_REPLY_LINE)
+            .map_err(context("no answer from the router".into()))?;
         if let Some(notice) = QueuedNotice::from_line(&line) {
             queued_at = Some(notice.position);
             on_queued(notice.position);
@@ -57,7 +60,12 @@ pub fn ask(
         }
         let not_an_answer = context(format!("not an answer: {line:?}"));
         let reply = Reply::from_json(&line).map_err(|e| not_an_answer(e.into()))?;
-        return Ok(Answer { reply, raw: line, queued_at, elapsed: started.elapsed() });
+        return Ok(Answer {
+            reply,
+            raw: line,
+            queued_at,
+            elapsed: started.elapsed(),
+        });
     }
 }
 
@@ -65,8 +73,10 @@ pub fn ask(
 /// the client, and how long it waited.
 pub fn details(answer: &Answer) -> String {
     let r = &answer.reply;
-    let mut out =
-        format!("Getting details for IP: {}....\n--DETAILS--\nStatus : {}\n", r.query, r.status);
+    let mut out = format!(
+        "Getting details for IP: {}....\n--DETAILS--\nStatus : {}\n",
+        r.query, r.status
+    );
     if let Some(message) = &r.message {
         let _ = writeln!(out, "Message : {message}");
     }
@@ -96,9 +106,17 @@ pub fn details(answer: &Answer) -> String {
         let _ = writeln!(out, "Served by : slot {} (server {})", s.slot, s.server);
         let _ = match answer.queued_at {
             Some(at) => {
-                writeln!(out, "Waited for a slot : {} ms, number {at} in the queue", s.waited_ms)
+                writeln!(
+                    out,
+                    "Waited for a slot : {} ms, number {at} in the queue",
+                    s.waited_ms
+                )
             }
-            None => writeln!(out, "Waited for a slot : {} ms, a slot was free", s.waited_ms),
+            None => writeln!(
+                out,
+                "Waited for a slot : {} ms, a slot was free",
+                s.waited_ms
+            ),
         };
     }
     out

@@ -41,24 +41,47 @@ pub fn append_run<R: Serialize>(path: &Path, rows: &[R]) -> io::Result<Appended>
     // One writer at a time, threads and processes alike (two routers stopping in one folder):
     // two writers would both read the old file, and one run would be lost. The lock is on a
     // file beside the log, because the log itself is replaced; it is released when dropped.
-    let lock = OpenOptions::new().create(true).truncate(false).write(true).open(lock_path(path)?);
-    let _writing =
-        lock.and_then(|lock| lock.lock().map(|()| lock)).map_err(|e| failed("lock", e))?;
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_path(path)?);
+    let _writing = lock
+        .and_then(|lock| lock.lock().map(|()| lock))
+        .map_err(|e| failed("lock", e))?;
     let (old, moved_aside) = match fs::read(path).map(|bytes| read_log(&bytes)) {
         Ok(Some(old)) => (old, None),
         Err(e) if e.kind() == io::ErrorKind::NotFound => ((0, Vec::new()), None),
         // Not a log, or unreadable (a folder, no permission): keep it aside and start anew.
-        _ => ((0, Vec::new()), Some(move_aside(path).map_err(|e| failed("move aside", e))?)),
+        _ => (
+            (0, Vec::new()),
+            Some(move_aside(path).map_err(|e| failed("move aside", e))?),
+        ),
     };
     let (old_count, old_runs) = old;
     // count + 1, or further on if a run with that number is there already: never overwrite.
-    let taken = |n: u64| old_runs.iter().any(|(key, _)| *key == format!("IP-Login-{n}"));
-    let count = (old_count + 1..).find(|&n| !taken(n)).unwrap_or(old_count + 1);
+    let taken = |n: u64| {
+        old_runs
+            .iter()
+            .any(|(key, _)| *key == format!("IP-Login-{n}"))
+    };
+    let count = (old_count + 1..)
+        .find(|&n| !taken(n))
+        .unwrap_or(old_count + 1);
     let key = format!("IP-Login-{count}");
-    let new_log = NewLog { count, old_runs: &old_runs, key: &key, rows };
+    let new_log = NewLog {
+        count,
+        old_runs: &old_runs,
+        key: &key,
+        rows,
+    };
     let bytes = python_json::to_vec(&new_log).map_err(|e| failed("encode a run for", e))?;
     write_atomically(path, &bytes).map_err(|e| failed("write", e))?;
-    Ok(Appended { key, rows: rows.len(), moved_aside })
+    Ok(Appended {
+        key,
+        rows: rows.len(),
+        moved_aside,
+    })
 }
 
 /// An entry of a log other than `count`: its key, and its value as the JSON text it was.
@@ -71,7 +94,10 @@ pub(crate) fn read_log(bytes: &[u8]) -> Option<(u64, Vec<Entry>)> {
     let mut entries: BTreeMap<String, Box<RawValue>> = serde_json::from_slice(bytes).ok()?;
     let count = entries.remove("count")?.get().parse().ok()?;
     let mut runs: Vec<_> = entries.into_iter().collect();
-    runs.sort_by_key(|(key, _)| key.strip_prefix("IP-Login-").and_then(|n| n.parse::<u64>().ok()));
+    runs.sort_by_key(|(key, _)| {
+        key.strip_prefix("IP-Login-")
+            .and_then(|n| n.parse::<u64>().ok())
+    });
     Some((count, runs))
 }
 
@@ -111,7 +137,9 @@ impl<R: Serialize> Serialize for NewLog<'_, R> {
 
 /// Renames `path` to a free `<path>.corrupt-<seconds>[-n]` name and returns that name.
 pub(crate) fn move_aside(path: &Path) -> io::Result<PathBuf> {
-    let secs = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let aside = (0..)
         .map(|n| PathBuf::from(format!("{}.corrupt-{secs}-{n}", path.display())))
         .find(|aside| !aside.exists())
@@ -122,16 +150,27 @@ pub(crate) fn move_aside(path: &Path) -> io::Result<PathBuf> {
 
 /// `.<name>.lock` beside the log at `path`.
 pub(crate) fn lock_path(path: &Path) -> io::Result<PathBuf> {
-    let name = path.file_name().ok_or_else(|| io::Error::other("the path names no file"))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::other("the path names no file"))?;
     Ok(path.with_file_name(format!(".{}.lock", name.to_string_lossy())))
 }
 
 /// Replaces the file at `path` with `bytes`: a crash at any moment leaves the old file or the
 /// new one, never a mix or an empty file.
 fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| io::Error::other("the path names no file"))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let dir = path
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::other("the path names no file"))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let written = (|| {
         let mut options = OpenOptions::new();
         options.write(true).create(true).truncate(true);
@@ -160,7 +199,14 @@ mod tests {
     #[test]
     fn only_objects_with_a_count_are_logs() {
         assert!(read_log(b"{\"count\": 3}").is_some());
-        for bad in [&b""[..], b"[]", b"{}", b"{\"count\": -1}", b"{\"count\": \"3\"}", b"{\"cou"] {
+        for bad in [
+            &b""[..],
+            b"[]",
+            b"{}",
+            b"{\"count\": -1}",
+            b"{\"count\": \"3\"}",
+            b"{\"cou",
+        ] {
             let bad_text = String::from_utf8_lossy(bad);
             assert!(read_log(bad).is_none(), "{bad_text}");
         }

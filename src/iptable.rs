@@ -111,7 +111,10 @@ mod tests {
         let table = IpTable::new();
         table.push(row(1));
         table.push(row(2));
-        let moved = RouterEntry { server: "127.0.0.1:12350".parse().unwrap(), ..row(1) };
+        let moved = RouterEntry {
+            server: "127.0.0.1:12350".parse().unwrap(),
+            ..row(1)
+        };
         table.replace(moved);
         assert_eq!(table.take_oldest(1), [moved]);
         assert_eq!(table.take_oldest(10), [row(2)], "all that is left");

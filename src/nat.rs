@@ -50,8 +50,14 @@ pub fn next_in_pool(ip: Ipv4Addr) -> Ipv4Addr {
 impl NatTable {
     /// An empty table whose first new caller gets `base`, the server's public address.
     pub fn new(base: Ipv4Addr) -> NatTable {
-        let state = NatState { next_public: base, rows: Vec::new(), index: HashMap::new() };
-        NatTable { state: Mutex::new(state) }
+        let state = NatState {
+            next_public: base,
+            rows: Vec::new(),
+            index: HashMap::new(),
+        };
+        NatTable {
+            state: Mutex::new(state),
+        }
     }
 
     /// The public address of `caller`, which is recorded if it is new:
@@ -74,7 +80,10 @@ impl NatTable {
             state.next_public = next_in_pool(ip);
             SocketAddr::new(IpAddr::V4(ip), caller.port())
         };
-        let entry = NatEntry { private: caller, public };
+        let entry = NatEntry {
+            private: caller,
+            public,
+        };
         let row = state.rows.len();
         state.rows.push(entry);
         state.index.insert(caller, row);
@@ -95,7 +104,11 @@ impl NatTable {
         let taken: Vec<NatEntry> = state.rows.drain(..n).collect();
         let NatState { rows, index, .. } = &mut *state;
         index.clear();
-        index.extend(rows.iter().enumerate().map(|(row, entry)| (entry.private, row)));
+        index.extend(
+            rows.iter()
+                .enumerate()
+                .map(|(row, entry)| (entry.private, row)),
+        );
         taken
     }
 
@@ -116,7 +129,14 @@ impl fmt::Display for NatEntry {
     /// `[('127.0.0.1', 46516), ('115.97.93.214', 46516)]`, as the original printed a row.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (a, b) = (self.private, self.public);
-        write!(f, "[('{}', {}), ('{}', {})]", a.ip(), a.port(), b.ip(), b.port())
+        write!(
+            f,
+            "[('{}', {}), ('{}', {})]",
+            a.ip(),
+            a.port(),
+            b.ip(),
+            b.port()
+        )
     }
 }
 
@@ -143,11 +163,22 @@ mod tests {
 
     #[test]
     fn the_pool_wraps_inside_1_to_254() {
-        assert_eq!(next_in_pool([117, 222, 175, 180].into()), Ipv4Addr::new(117, 222, 175, 181));
-        assert_eq!(next_in_pool([117, 222, 175, 254].into()), Ipv4Addr::new(117, 222, 175, 1));
+        assert_eq!(
+            next_in_pool([117, 222, 175, 180].into()),
+            Ipv4Addr::new(117, 222, 175, 181)
+        );
+        assert_eq!(
+            next_in_pool([117, 222, 175, 254].into()),
+            Ipv4Addr::new(117, 222, 175, 1)
+        );
         let t = NatTable::new("10.0.0.253".parse().unwrap());
         let ips: Vec<String> = (1..=4)
-            .map(|port| t.map(SocketAddr::from(([192, 168, 1, 9], port))).public.ip().to_string())
+            .map(|port| {
+                t.map(SocketAddr::from(([192, 168, 1, 9], port)))
+                    .public
+                    .ip()
+                    .to_string()
+            })
             .collect();
         assert_eq!(ips, ["10.0.0.253", "10.0.0.254", "10.0.0.1", "10.0.0.2"]);
     }
@@ -167,16 +198,26 @@ mod tests {
         let second = t.map(addr("127.0.0.1:2"));
         assert_eq!(t.take_oldest(1), [first]);
         assert_eq!(t.map(addr("127.0.0.1:2")), second, "still known");
-        assert_eq!(t.map(addr("127.0.0.1:1")).public, addr("10.0.0.3:1"), "mapped anew");
+        assert_eq!(
+            t.map(addr("127.0.0.1:1")).public,
+            addr("10.0.0.3:1"),
+            "mapped anew"
+        );
     }
 
     #[test]
     fn rows_serialise_and_print_as_the_original_wrote_them() {
-        let e = NatEntry { private: addr("127.0.0.1:46516"), public: addr("115.97.93.214:46516") };
+        let e = NatEntry {
+            private: addr("127.0.0.1:46516"),
+            public: addr("115.97.93.214:46516"),
+        };
         assert_eq!(
             serde_json::to_string(&e).unwrap(),
             r#"[["127.0.0.1",46516],["115.97.93.214",46516]]"#
         );
-        assert_eq!(e.to_string(), "[('127.0.0.1', 46516), ('115.97.93.214', 46516)]");
+        assert_eq!(
+            e.to_string(),
+            "[('127.0.0.1', 46516), ('115.97.93.214', 46516)]"
+        );
     }
 }

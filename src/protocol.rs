@@ -67,7 +67,10 @@ impl Request {
 /// closes without sending anything (a port scan, say) gets `None`: nothing to answer or log.
 pub fn read_request(stream: &TcpStream, deadline: Instant) -> Result<Request, Option<Box<Reply>>> {
     let mut lines = LineReader::new(deadline::Reader::new(stream, deadline));
-    let refusal = match lines.read_line(MAX_REQUEST_LINE).map(|line| Request::parse(&line)) {
+    let refusal = match lines
+        .read_line(MAX_REQUEST_LINE)
+        .map(|line| Request::parse(&line))
+    {
         Ok(Ok(request)) => return Ok(request),
         Ok(Err(text)) => Reply::fail(text, "invalid query"),
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(None),
@@ -92,7 +95,9 @@ pub struct LineReader<R> {
 impl<R: Read> LineReader<R> {
     /// Reads from `inner`.
     pub fn new(inner: R) -> LineReader<R> {
-        LineReader { inner: BufReader::with_capacity(2048, inner) }
+        LineReader {
+            inner: BufReader::with_capacity(2048, inner),
+        }
     }
 
     /// Reads one line of at most `limit` bytes, newline included, and returns it without the
@@ -103,7 +108,9 @@ impl<R: Read> LineReader<R> {
         let mut bytes = Vec::new();
         // Never more than one byte over the limit, whatever the peer sends: enough to know
         // that the line is too long.
-        (&mut self.inner).take(limit as u64 + 1).read_until(b'\n', &mut bytes)?;
+        (&mut self.inner)
+            .take(limit as u64 + 1)
+            .read_until(b'\n', &mut bytes)?;
         let ended = bytes.last() == Some(&b'\n');
         // With its newline the line must fit in `limit`; without one it would need one more.
         if bytes.len() > limit || (!ended && bytes.len() == limit) {
@@ -130,7 +137,10 @@ mod tests {
     #[test]
     fn requests_parse_as_documented() {
         assert_eq!(Request::parse("\n"), Ok(Request::MyLocation));
-        assert_eq!(Request::parse(" 8.8.8.8\r\n"), Ok(Request::Lookup([8, 8, 8, 8].into())));
+        assert_eq!(
+            Request::parse(" 8.8.8.8\r\n"),
+            Ok(Request::Lookup([8, 8, 8, 8].into()))
+        );
         assert_eq!(Request::parse("  \r"), Ok(Request::MyLocation));
         let google = Request::Lookup([8, 8, 8, 8].into());
         assert_eq!(Request::parse("::ffff:8.8.8.8"), Ok(google));
@@ -150,7 +160,10 @@ mod tests {
         assert_eq!(read(b"abc\nrest", 10).unwrap(), "abc");
         assert_eq!(read(b"abc", 10).unwrap(), "abc");
         assert_eq!(read(b"\n", 10).unwrap(), "");
-        assert_eq!(read(b"", 10).unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(
+            read(b"", 10).unwrap_err().kind(),
+            io::ErrorKind::UnexpectedEof
+        );
         // Nine bytes and a newline fit a limit of ten; ten bytes before the newline do not.
         assert_eq!(read(b"123456789\n", 10).unwrap(), "123456789");
         let error = |input: &[u8]| read(input, 10).unwrap_err().to_string();

@@ -91,7 +91,12 @@ impl Reply {
     /// A failed answer for `query` (an address, or the text of a request that was not one).
     pub fn fail(query: impl Into<String>, message: impl Into<String>) -> Reply {
         let (query, message) = (query.into(), Some(message.into()));
-        Reply { status: "fail".into(), message, query, ..Reply::default() }
+        Reply {
+            status: "fail".into(),
+            message,
+            query,
+            ..Reply::default()
+        }
     }
 
     /// True for a located answer.
@@ -140,7 +145,10 @@ mod tests {
              \"timezone\":\"\",\"isp\":\"\",\"org\":\"\",\"as\":\"\",\"query\":\"117.222.175.180\",\
              \"source\":\"test\"}"
         );
-        assert_eq!(Reply::from_json(&serde_json::to_string(&r).unwrap()).unwrap(), r);
+        assert_eq!(
+            Reply::from_json(&serde_json::to_string(&r).unwrap()).unwrap(),
+            r
+        );
     }
 
     #[test]

@@ -61,7 +61,9 @@ impl Router {
         let shared = Arc::clone(&self.shared);
         let (listener, shutdown, limits, out) =
             (self.listener, &shared.shutdown, &shared.limits, shared.out);
-        out.notice(format_args!("router: press Ctrl-C to stop and write the IP tables"));
+        out.notice(format_args!(
+            "router: press Ctrl-C to stop and write the IP tables"
+        ));
         let serving = Arc::clone(&shared);
         let serve = move |stream, client| serving.serve(stream, client);
         // Linux keeps 15 characters of a thread name: `client-<port>`, the client's port.
@@ -70,7 +72,12 @@ impl Router {
         let (table, log) = signal::dump("router", out, shared.log.as_deref(), rows);
         shared.trace.write(out);
         let servers = self.local_servers.stop(shutdown.was_hurried());
-        RouterReport { table, log, servers, hurried: shutdown.was_hurried() }
+        RouterReport {
+            table,
+            log,
+            servers,
+            hurried: shutdown.was_hurried(),
+        }
     }
 }
 
@@ -82,7 +89,11 @@ impl Shared {
         if limits.apply_write_timeout(&stream).is_err() || stream.set_nodelay(true).is_err() {
             return;
         }
-        out.progress(format_args!("router: Connected to : {} : {}", client.ip(), client.port()));
+        out.progress(format_args!(
+            "router: Connected to : {} : {}",
+            client.ip(),
+            client.port()
+        ));
 
         // 1. The request, checked before it may take a slot.
         let request = match protocol::read_request(&stream, Instant::now() + limits.request_timeout)
@@ -96,7 +107,9 @@ impl Shared {
         // 2. A slot: at once, or after waiting in the queue, told its place.
         let arrived = Instant::now();
         let told = |position| {
-            out.progress(format_args!("router: {client} waits: number {position} in the queue"));
+            out.progress(format_args!(
+                "router: {client} waits: number {position} in the queue"
+            ));
             self.trace.record(client, Step::Queued { place: position });
             protocol::write_line(&stream, &QueuedNotice::new(position)).is_ok()
         };
@@ -114,19 +127,26 @@ impl Shared {
         // 3. The IP table: its lock is taken and released inside `push`.
         let (slot, server, ms) = (first.0, self.servers[first.0], waited.as_millis());
         self.table.push(RouterEntry { client, server });
-        out.progress(format_args!("router: {client} -> slot {slot} ({server}), waited {ms} ms"));
+        out.progress(format_args!(
+            "router: {client} -> slot {slot} ({server}), waited {ms} ms"
+        ));
 
         // 4. Ask the slot's server. (Beyond the original: if it fails, its slot goes out of
         // service for a while, and the client is given another slot.)
-        let asked = self.failover.ask_until_answered(permit, self.queue.semaphore(), |permit| {
-            let (slot, turn) = (permit.slot(), permit.turn());
-            self.trace.record(client, Step::Granted { slot, turn });
-            // The row names the server asked: another one if the first failed.
-            if slot != first.0 {
-                self.table.replace(RouterEntry { client, server: self.servers[slot] });
-            }
-            ask_server(self.servers[slot], request, limits)
-        });
+        let asked = self
+            .failover
+            .ask_until_answered(permit, self.queue.semaphore(), |permit| {
+                let (slot, turn) = (permit.slot(), permit.turn());
+                self.trace.record(client, Step::Granted { slot, turn });
+                // The row names the server asked: another one if the first failed.
+                if slot != first.0 {
+                    self.table.replace(RouterEntry {
+                        client,
+                        server: self.servers[slot],
+                    });
+                }
+                ask_server(self.servers[slot], request, limits)
+            });
 
         // 5. Say who served the client, and pass the answer on.
         let (answer, permit) = match asked {
@@ -134,14 +154,29 @@ impl Shared {
             Err(why) => {
                 out.progress(format_args!("router: {client}: {why}"));
                 let reply = serde_json::to_value(Reply::fail(query, why));
-                (reply.ok().and_then(|r| r.as_object().cloned()).unwrap_or_default(), None)
+                (
+                    reply
+                        .ok()
+                        .and_then(|r| r.as_object().cloned())
+                        .unwrap_or_default(),
+                    None,
+                )
             }
         };
         let (slot, turn) = permit.as_ref().map_or(first, |p| (p.slot(), p.turn()));
         let waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
         let server = self.servers[slot].to_string();
-        let served = Served { slot, server, queue_position: position, waited_ms, turn };
-        if (&stream).write_all(with_router_field(answer, &served).as_bytes()).is_err() {
+        let served = Served {
+            slot,
+            server,
+            queue_position: position,
+            waited_ms,
+            turn,
+        };
+        if (&stream)
+            .write_all(with_router_field(answer, &served).as_bytes())
+            .is_err()
+        {
             out.progress(format_args!("router: {client} left before its answer"));
         }
 
@@ -151,7 +186,12 @@ impl Shared {
                 self.shutdown.sleep(self.hold);
             }
             // 7. Dropping the permit frees the slot and wakes the next client in the queue.
-            self.trace.record(client, Step::Released { slot: permit.slot() });
+            self.trace.record(
+                client,
+                Step::Released {
+                    slot: permit.slot(),
+                },
+            );
             drop(permit);
         }
         // (Beyond the original: a full table goes to the log, after the answer and the slot.)
@@ -176,8 +216,12 @@ pub fn ask_server(server: SocketAddr, request: Request, limits: &Limits) -> io::
         |what: &'static str| move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
     let mut stream = TcpStream::connect_timeout(&server, limits.connect_timeout)
         .map_err(context("cannot connect"))?;
-    limits.apply_write_timeout(&stream).map_err(context("cannot connect"))?;
-    stream.write_all(request.to_line().as_bytes()).map_err(context("cannot send the request"))?;
+    limits
+        .apply_write_timeout(&stream)
+        .map_err(context("cannot connect"))?;
+    stream
+        .write_all(request.to_line().as_bytes())
+        .map_err(context("cannot send the request"))?;
     let deadline = Instant::now() + limits.read_timeout;
     let answer =
         LineReader::new(deadline::Reader::new(&stream, deadline)).read_line(MAX_REPLY_LINE);
@@ -193,7 +237,10 @@ pub fn ask_server(server: SocketAddr, request: Request, limits: &Limits) -> io::
 
 /// The server's answer, with `"router": served` added as its last field, as a line.
 fn with_router_field(mut answer: Fields, served: &Served) -> String {
-    answer.insert("router".into(), serde_json::to_value(served).unwrap_or_default());
+    answer.insert(
+        "router".into(),
+        serde_json::to_value(served).unwrap_or_default(),
+    );
     format!("{}\n", serde_json::Value::Object(answer))
 }
 
@@ -223,6 +270,9 @@ mod tests {
             &served,
         );
         let reply = Reply::from_json(line.trim_end()).unwrap();
-        assert_eq!((reply.router, reply.message.as_deref()), (Some(served), Some("x")));
+        assert_eq!(
+            (reply.router, reply.message.as_deref()),
+            (Some(served), Some("x"))
+        );
     }
 }

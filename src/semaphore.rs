@@ -49,8 +49,16 @@ impl Semaphore {
     /// If `slots` is zero: nobody could ever be served.
     pub fn new(slots: usize) -> Semaphore {
         assert!(slots > 0, "a semaphore needs at least one slot");
-        let slots = Slots { free: vec![true; slots], granted: 0, waiting: 0, wakeups: 0 };
-        Semaphore { slots: Mutex::new(slots), freed: Condvar::new() }
+        let slots = Slots {
+            free: vec![true; slots],
+            granted: 0,
+            waiting: 0,
+            wakeups: 0,
+        };
+        Semaphore {
+            slots: Mutex::new(slots),
+            freed: Condvar::new(),
+        }
     }
 
     /// Locks the slots. Nothing panics while holding this lock; if something did, the flags
@@ -61,7 +69,8 @@ impl Semaphore {
 
     /// Waits until a slot is free, then holds the lowest free one (the original's `check()`).
     pub fn acquire(self: &Arc<Self>) -> Permit {
-        self.acquire_before(None).expect("without a deadline, the wait ends with a slot")
+        self.acquire_before(None)
+            .expect("without a deadline, the wait ends with a slot")
     }
 
     /// [`Semaphore::acquire`], but gives up at `deadline`, if there is one.
@@ -74,10 +83,16 @@ impl Semaphore {
             slots.waiting += 1;
             // Asleep with the lock released; it is taken back before `wait` returns.
             slots = match deadline {
-                None => self.freed.wait(slots).unwrap_or_else(PoisonError::into_inner),
+                None => self
+                    .freed
+                    .wait(slots)
+                    .unwrap_or_else(PoisonError::into_inner),
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
-                    self.freed.wait_timeout(slots, left).unwrap_or_else(PoisonError::into_inner).0
+                    self.freed
+                        .wait_timeout(slots, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
                 }
             };
             slots.waiting -= 1;
@@ -99,13 +114,21 @@ impl Semaphore {
         let slot = slots.free.iter().position(|&free| free)?;
         slots.free[slot] = false;
         slots.granted += 1;
-        Some(Permit { semaphore: Arc::clone(self), slot, turn: slots.granted })
+        Some(Permit {
+            semaphore: Arc::clone(self),
+            slot,
+            turn: slots.granted,
+        })
     }
 
     /// Free slots, threads waiting, and wake-ups so far: a snapshot, for tests and the lab.
     pub fn counts(&self) -> (usize, usize, u64) {
         let slots = self.lock();
-        (slots.free.iter().filter(|&&free| free).count(), slots.waiting, slots.wakeups)
+        (
+            slots.free.iter().filter(|&&free| free).count(),
+            slots.waiting,
+            slots.wakeups,
+        )
     }
 }
 
@@ -178,12 +201,17 @@ mod tests {
         for round in 1..=3 {
             settle(4 - round);
             drop(held);
-            held = served.recv_timeout(Duration::from_secs(10)).expect("a waiter is served");
+            held = served
+                .recv_timeout(Duration::from_secs(10))
+                .expect("a waiter is served");
             assert_eq!(held.turn(), round as u64 + 1);
             // Any other thread woken by this release has gone back to sleep and been counted.
             settle(3 - round);
             let wakeups = sem.counts().2;
-            assert!(wakeups <= round as u64 + 1, "{round} releases, {wakeups} wake-ups");
+            assert!(
+                wakeups <= round as u64 + 1,
+                "{round} releases, {wakeups} wake-ups"
+            );
         }
     }
 }

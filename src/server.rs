@@ -54,7 +54,11 @@ impl Server {
         );
         let rows = shared.nat.take_oldest(usize::MAX);
         let (table, log) = signal::dump(&shared.who, out, shared.log.as_deref(), rows);
-        ServerReport { table, log, hurried: shutdown.was_hurried() }
+        ServerReport {
+            table,
+            log,
+            hurried: shutdown.was_hurried(),
+        }
     }
 }
 
@@ -75,7 +79,11 @@ impl Shared {
         };
         // 2. The NAT table: its critical section is inside `map`.
         let entry = self.nat.map(caller);
-        out.progress(format_args!("{who}: Connected to : {} : {}", caller.ip(), caller.port()));
+        out.progress(format_args!(
+            "{who}: Connected to : {} : {}",
+            caller.ip(),
+            caller.port()
+        ));
 
         // 3. Locate, and answer.
         let reply = match request {

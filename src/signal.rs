@@ -35,8 +35,12 @@ pub const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
 /// The signals that stop a router or a server, and so save its table.
 #[cfg(unix)]
-const STOP_SIGNALS: [i32; 4] =
-    [SIGINT, SIGTERM, signal_hook::consts::SIGHUP, signal_hook::consts::SIGQUIT];
+const STOP_SIGNALS: [i32; 4] = [
+    SIGINT,
+    SIGTERM,
+    signal_hook::consts::SIGHUP,
+    signal_hook::consts::SIGQUIT,
+];
 #[cfg(not(unix))]
 const STOP_SIGNALS: [i32; 2] = [SIGINT, SIGTERM];
 
@@ -74,7 +78,10 @@ pub struct InFlight(Arc<Shutdown>);
 impl Shutdown {
     /// A shutdown that only [`Shutdown::request`] starts.
     pub fn new() -> Arc<Shutdown> {
-        Arc::new(Shutdown { state: Mutex::new(State::default()), changed: Condvar::new() })
+        Arc::new(Shutdown {
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+        })
     }
 
     /// A shutdown that Ctrl-C and the other stop signals start, watched by `signal-watcher`.
@@ -135,7 +142,10 @@ impl Shutdown {
         for mut addr in listeners {
             // A connection makes a blocked `accept()` return; the loop then sees the stop. A
             // socket listening on 0.0.0.0 (or [::]) is reached on the loopback address.
-            let loopback = [IpAddr::from(Ipv4Addr::LOCALHOST), Ipv6Addr::LOCALHOST.into()];
+            let loopback = [
+                IpAddr::from(Ipv4Addr::LOCALHOST),
+                Ipv6Addr::LOCALHOST.into(),
+            ];
             if addr.ip().is_unspecified() {
                 addr.set_ip(loopback[usize::from(addr.is_ipv6())]);
             }
@@ -160,8 +170,11 @@ impl Shutdown {
         while state.stage == Stage::Running && Instant::now() < deadline {
             let left = deadline.saturating_duration_since(Instant::now());
             // Asleep with the lock released; `advance` takes it to change the stage.
-            state =
-                self.changed.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
+            state = self
+                .changed
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
     }
 
@@ -189,10 +202,15 @@ impl Shutdown {
         let deadline = Instant::now() + limit;
         let mut state = self.lock();
         while state.in_flight > 0 && state.stage != Stage::Hurrying {
-            let Some(left) = deadline.checked_duration_since(Instant::now()) else { break };
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                break;
+            };
             // Asleep with the lock released; the last `InFlight` out, or a hurry, wakes us.
-            state =
-                self.changed.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
+            state = self
+                .changed
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
         state.in_flight
     }
@@ -221,7 +239,11 @@ pub fn dump<R: std::fmt::Display + serde::Serialize>(
     out.notice(format_args!("{}", crate::iptable::format_table(who, &rows)));
     let written = log.map(|path| iplog::append_run(path, &rows));
     match &written {
-        Some(Ok(Appended { key, rows, moved_aside })) => {
+        Some(Ok(Appended {
+            key,
+            rows,
+            moved_aside,
+        })) => {
             if let Some(aside) = moved_aside {
                 out.warn(format_args!(
                     "{who}: the old log is not a log; kept as {}",
@@ -229,7 +251,9 @@ pub fn dump<R: std::fmt::Display + serde::Serialize>(
                 ));
             }
             let s = if *rows == 1 { "" } else { "s" };
-            out.notice(format_args!("{who}: table written to the log as {key} ({rows} row{s})"));
+            out.notice(format_args!(
+                "{who}: table written to the log as {key} ({rows} row{s})"
+            ));
         }
         Some(Err(e)) => out.warn(format_args!("{who}: {e}; the log file was left as it was")),
         None => {}
@@ -250,7 +274,10 @@ mod tests {
         shutdown.request();
         t.join().unwrap();
         shutdown.sleep(Duration::from_secs(60)); // No sleep at all after a stop.
-        assert!(started.elapsed() < Duration::from_secs(30), "the sleeps must end early");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the sleeps must end early"
+        );
         assert!(shutdown.is_requested() && !shutdown.was_hurried());
     }
 
@@ -266,7 +293,11 @@ mod tests {
         assert!(t.join().is_err());
         assert_eq!(shutdown.in_flight(), 1);
         shutdown.hurry();
-        assert_eq!(shutdown.drain(Duration::from_secs(60)), 1, "a hurry does not wait");
+        assert_eq!(
+            shutdown.drain(Duration::from_secs(60)),
+            1,
+            "a hurry does not wait"
+        );
         drop(held);
         assert_eq!(shutdown.drain(Duration::from_secs(60)), 0);
     }

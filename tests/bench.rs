@@ -47,11 +47,15 @@ fn lookups_per_second_on_one_core_from_the_bundled_database() {
             }
         })
         .collect();
-    let located = ips.iter().filter(|ip| geo.locate(**ip).is_success()).count();
+    let located = ips
+        .iter()
+        .filter(|ip| geo.locate(**ip).is_success())
+        .count();
     let same: Vec<IpAddr> = vec!["117.222.175.180".parse().unwrap(); 100_000];
-    for (name, set) in
-        [("random public IPv4", &ips), ("one address (a class behind one NAT)", &same)]
-    {
+    for (name, set) in [
+        ("random public IPv4", &ips),
+        ("one address (a class behind one NAT)", &same),
+    ] {
         let rounds = 10;
         let started = Instant::now();
         for _ in 0..rounds {
@@ -144,8 +148,23 @@ fn two_thousand_clients_waiting_at_once_are_answered_in_fifo_order() {
     let clients = 2000;
     let dir = common::temp_dir("fifo-2000");
     let mut router = Command::new(common::example("router"))
-        .args(["--port", "0", "--server-port", "0", "--public-ip", "117.222.175.180"])
-        .args(["--hold-secs", "5", "--quiet", "--max-clients", "5000", "--max-per-source", "5000"])
+        .args([
+            "--port",
+            "0",
+            "--server-port",
+            "0",
+            "--public-ip",
+            "117.222.175.180",
+        ])
+        .args([
+            "--hold-secs",
+            "5",
+            "--quiet",
+            "--max-clients",
+            "5000",
+            "--max-per-source",
+            "5000",
+        ])
         .arg("--log-dir")
         .arg(&dir)
         .stdout(Stdio::piped())
@@ -156,7 +175,10 @@ fn two_thousand_clients_waiting_at_once_are_answered_in_fifo_order() {
     impl Drop for KillOnDrop {
         fn drop(&mut self) {
             let pid = self.0.to_string();
-            let _ = Command::new("kill").args(["-KILL", &pid]).stderr(Stdio::null()).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid])
+                .stderr(Stdio::null())
+                .status();
         }
     }
     let _guard = KillOnDrop(router.id());
@@ -197,7 +219,10 @@ fn two_thousand_clients_waiting_at_once_are_answered_in_fifo_order() {
     let all_waiting = started.elapsed();
     let (rss, peak) = rss_of(router.id());
     // Ctrl-C: the holds are cut short and the queue is served, first come first served.
-    Command::new("kill").args(["-INT", &router.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-INT", &router.id().to_string()])
+        .status()
+        .unwrap();
     let answers: Vec<_> = threads
         .into_iter()
         .map(|t| t.join().unwrap().expect("every waiting client is answered"))
@@ -212,8 +237,15 @@ fn two_thousand_clients_waiting_at_once_are_answered_in_fifo_order() {
         .collect();
     queued.sort_unstable();
     let places: Vec<usize> = queued.iter().map(|(place, _)| *place).collect();
-    assert_eq!(places, (1..=clients - 4).collect::<Vec<_>>(), "each place once");
-    assert!(queued.windows(2).all(|w| w[0].1 < w[1].1), "a later place got an earlier turn");
+    assert_eq!(
+        places,
+        (1..=clients - 4).collect::<Vec<_>>(),
+        "each place once"
+    );
+    assert!(
+        queued.windows(2).all(|w| w[0].1 < w[1].1),
+        "a later place got an earlier turn"
+    );
     let log: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("geotracker-router.json")).unwrap())
             .unwrap();

@@ -207,7 +207,12 @@ fn read_city(path: &Path) -> Vec<SourceNet> {
             continue;
         };
         let (bits, width) = to_bits(net.network());
-        nets.push(SourceNet { bits, prefix: net.prefix(), width, record });
+        nets.push(SourceNet {
+            bits,
+            prefix: net.prefix(),
+            width,
+            record,
+        });
     }
     nets
 }
@@ -222,10 +227,18 @@ fn range_to_cidrs(mut first: u128, last: u128, width: u8) -> Vec<(u128, u8)> {
             first.trailing_zeros().min(u32::from(width))
         };
         let span = last - first; // size - 1
-        let fits = if span == u128::MAX { 128 } else { 127 - (span + 1).leading_zeros() };
+        let fits = if span == u128::MAX {
+            128
+        } else {
+            127 - (span + 1).leading_zeros()
+        };
         let k = align.min(fits);
         out.push((first, width - k as u8));
-        let size_minus_one = if k == 128 { u128::MAX } else { (1u128 << k) - 1 };
+        let size_minus_one = if k == 128 {
+            u128::MAX
+        } else {
+            (1u128 << k) - 1
+        };
         if first + size_minus_one >= last {
             return out;
         }
@@ -271,7 +284,10 @@ fn geoip2_record(src: &FlatCity) -> Value {
         pairs.push(("location".into(), Value::Map(location)));
     }
     if !src.postcode.is_empty() {
-        pairs.push(("postal".into(), Value::map([("code", Value::str(&src.postcode))])));
+        pairs.push((
+            "postal".into(),
+            Value::map([("code", Value::str(&src.postcode))]),
+        ));
     }
     let subdivisions: Vec<Value> = [&src.state1, &src.state2]
         .into_iter()
@@ -292,11 +308,17 @@ fn asn_database<'a>(
     v6: impl IntoIterator<Item = &'a AsnRange>,
 ) -> Vec<u8> {
     let mut writer = Writer::new(database_type, description, 6);
-    let ranges = v4.into_iter().map(|r| (r, 32)).chain(v6.into_iter().map(|r| (r, 128)));
+    let ranges = v4
+        .into_iter()
+        .map(|r| (r, 32))
+        .chain(v6.into_iter().map(|r| (r, 128)));
     for (range, width) in ranges {
         let record = Value::map([
             ("autonomous_system_number", Value::U32(range.asn)),
-            ("autonomous_system_organization", Value::str(range.organization.clone())),
+            (
+                "autonomous_system_organization",
+                Value::str(range.organization.clone()),
+            ),
         ]);
         for (bits, prefix) in range_to_cidrs(range.first, range.last, width) {
             writer.insert(from_bits(bits, width), prefix, &record);
@@ -307,7 +329,12 @@ fn asn_database<'a>(
 
 /// Indices of the source networks that cover `bits/prefix` (inside it, or containing it).
 fn covering(nets: &[SourceNet], bits: u128, prefix: u8, width: u8) -> Vec<usize> {
-    let probe = SourceNet { bits, prefix, width, record: FlatCity::default() };
+    let probe = SourceNet {
+        bits,
+        prefix,
+        width,
+        record: FlatCity::default(),
+    };
     let (first, last) = (probe.first(), probe.last());
     let start = nets.partition_point(|n| n.last() < first);
     nets[start..]
@@ -335,7 +362,10 @@ fn sample(v4: &[SourceNet], v6: &[SourceNet]) -> BTreeSet<(u8, usize)> {
     let mut by_country: BTreeMap<(u8, String), Vec<usize>> = BTreeMap::new();
     for (family, nets) in [(4u8, v4), (6u8, v6)] {
         for (i, n) in nets.iter().enumerate() {
-            by_country.entry((family, n.record.country_code.clone())).or_default().push(i);
+            by_country
+                .entry((family, n.record.country_code.clone()))
+                .or_default()
+                .push(i);
         }
     }
     for ((family, _), list) in by_country.iter_mut() {
@@ -350,7 +380,11 @@ fn sample(v4: &[SourceNet], v6: &[SourceNet]) -> BTreeSet<(u8, usize)> {
 fn version(dir: &Path) -> String {
     let text = std::fs::read_to_string(dir.join("package.json")).expect("package.json");
     let json: serde_json::Value = serde_json::from_str(&text).expect("package.json is JSON");
-    format!("{} {}", json["name"].as_str().unwrap_or("?"), json["version"].as_str().unwrap_or("?"))
+    format!(
+        "{} {}",
+        json["name"].as_str().unwrap_or("?"),
+        json["version"].as_str().unwrap_or("?")
+    )
 }
 
 /// Counts, from a finished database, its networks with data in each family (IPv4, IPv6), and
@@ -402,12 +436,16 @@ fn ipv4_coverage(bytes: &[u8]) -> (u64, u64) {
     }
     let reader = maxminddb::Reader::from_source(bytes).expect("the database opens");
     let mut covered = 0;
-    let within = reader.within("0.0.0.0/0".parse().unwrap(), Default::default()).expect("networks");
+    let within = reader
+        .within("0.0.0.0/0".parse().unwrap(), Default::default())
+        .expect("networks");
     for item in within {
         let item = item.expect("network");
         if let Ok(Some(Country { country: Some(_) })) = item.decode::<Country>() {
             let net = item.network().expect("network");
-            let IpAddr::V4(first) = net.network() else { continue };
+            let IpAddr::V4(first) = net.network() else {
+                continue;
+            };
             let last =
                 u32::from(first) | u32::MAX.checked_shr(u32::from(net.prefix())).unwrap_or(0);
             covered += routable(u32::from(first), last);
@@ -459,22 +497,36 @@ fn build_the_bundled_databases() {
             .or_insert_with(|| Value::map([("country", country_value(code))]));
         writer.insert(from_bits(net.bits, net.width), net.prefix, record);
     }
-    let mut city_nets: Vec<&SourceNet> =
-        chosen.iter().map(|&(family, i)| if family == 4 { &v4[i] } else { &v6[i] }).collect();
+    let mut city_nets: Vec<&SourceNet> = chosen
+        .iter()
+        .map(|&(family, i)| if family == 4 { &v4[i] } else { &v6[i] })
+        .collect();
     city_nets.sort_by_key(|n| (n.width, n.prefix));
     for net in &city_nets {
-        writer.insert(from_bits(net.bits, net.width), net.prefix, &geoip2_record(&net.record));
+        writer.insert(
+            from_bits(net.bits, net.width),
+            net.prefix,
+            &geoip2_record(&net.record),
+        );
     }
     let city_nodes = writer.node_count();
     let city = writer.to_bytes();
 
     // The ASN database: all IPv4 ranges; IPv6 ranges of a /32 or more, or under the sample.
-    let sample_v6: Vec<(u128, u128)> =
-        city_nets.iter().filter(|n| n.width == 128).map(|n| (n.first(), n.last())).collect();
-    let under_sample =
-        |r: &AsnRange| sample_v6.iter().any(|&(first, last)| r.first <= last && first <= r.last);
-    let kept6: Vec<&AsnRange> =
-        asn6.iter().filter(|r| r.last - r.first >= LARGE_V6_RANGE - 1 || under_sample(r)).collect();
+    let sample_v6: Vec<(u128, u128)> = city_nets
+        .iter()
+        .filter(|n| n.width == 128)
+        .map(|n| (n.first(), n.last()))
+        .collect();
+    let under_sample = |r: &AsnRange| {
+        sample_v6
+            .iter()
+            .any(|&(first, last)| r.first <= last && first <= r.last)
+    };
+    let kept6: Vec<&AsnRange> = asn6
+        .iter()
+        .filter(|r| r.last - r.first >= LARGE_V6_RANGE - 1 || under_sample(r))
+        .collect();
     let covered6: u128 = kept6.iter().map(|r| r.last - r.first + 1).sum();
     let all6: u128 = asn6.iter().map(|r| r.last - r.first + 1).sum();
     let asn = asn_database(
@@ -515,7 +567,10 @@ fn build_the_bundled_databases() {
         covered as f64 * 100.0 / routable as f64,
         city.len() + asn.len()
     );
-    assert!(city.len() + asn.len() <= BUDGET_BYTES, "over the budget of {BUDGET_BYTES} bytes");
+    assert!(
+        city.len() + asn.len() <= BUDGET_BYTES,
+        "over the budget of {BUDGET_BYTES} bytes"
+    );
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/geo/data");
     std::fs::write(data.join("dbip-lite-sample.mmdb"), &city).expect("write the City database");
     std::fs::write(data.join("ip-location-db-asn.mmdb"), &asn).expect("write the ASN database");
@@ -535,8 +590,10 @@ fn build_the_bundled_databases() {
 fn build_a_full_asn_database() {
     let asn_dir = env_dir("GEOTRACKER_ASN_DIR");
     let out = env_dir("GEOTRACKER_ASN_OUT");
-    let (v4, v6) =
-        (read_asn(&asn_dir.join("asn-ipv4.csv")), read_asn(&asn_dir.join("asn-ipv6.csv")));
+    let (v4, v6) = (
+        read_asn(&asn_dir.join("asn-ipv4.csv")),
+        read_asn(&asn_dir.join("asn-ipv6.csv")),
+    );
     let bytes = asn_database(
         "GeoLite2-ASN",
         "ip-location-db ASN lists (CC BY 4.0: RouteViews, DB-IP.com, NRO) in the GeoLite2-ASN schema",
@@ -546,5 +603,10 @@ fn build_a_full_asn_database() {
     Database::from_bytes(Cow::Owned(bytes.clone()), "asn", Role::Asn, None)
         .unwrap_or_else(|e| panic!("the new ASN database: {e}"));
     std::fs::write(&out, &bytes).expect("write the database");
-    println!("wrote {}: {} ranges, {} bytes", out.display(), v4.len() + v6.len(), bytes.len());
+    println!(
+        "wrote {}: {} ranges, {} bytes",
+        out.display(),
+        v4.len() + v6.len(),
+        bytes.len()
+    );
 }

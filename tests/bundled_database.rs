@@ -43,14 +43,24 @@ fn ask_random_routable_ipv4(n: usize, seed: u64) -> (usize, Vec<Reply>) {
 #[test]
 fn the_default_router_locates_at_least_99_percent_of_random_routable_ipv4_addresses() {
     let (located, others) = ask_random_routable_ipv4(1_000, SEED);
-    assert!(located >= 990, "only {located} of 1000 located (seed {SEED}): {others:?}");
+    assert!(
+        located >= 990,
+        "only {located} of 1000 located (seed {SEED}): {others:?}"
+    );
     // Every other answer explains itself: which database was asked, how to load another.
     for reply in &others {
         let message = reply.message.as_deref().unwrap_or_default();
         assert_eq!(reply.status, "fail", "{reply:?}");
-        assert!(message.starts_with("not in database: dbip-lite-sample"), "{reply:?}");
+        assert!(
+            message.starts_with("not in database: dbip-lite-sample"),
+            "{reply:?}"
+        );
         assert!(message.contains("--geo-db PATH"), "{reply:?}");
-        assert_eq!(reply.source.as_deref(), Some("dbip-lite-sample"), "{reply:?}");
+        assert_eq!(
+            reply.source.as_deref(),
+            Some("dbip-lite-sample"),
+            "{reply:?}"
+        );
     }
 }
 
@@ -127,7 +137,11 @@ fn start_up_time_of_databases() {
         .unwrap_or_default();
     let started = Instant::now();
     let bundled = MmdbGeolocator::bundled().expect("the bundled databases");
-    println!("bundled databases: {:.3} s: {}", started.elapsed().as_secs_f64(), bundled.name());
+    println!(
+        "bundled databases: {:.3} s: {}",
+        started.elapsed().as_secs_f64(),
+        bundled.name()
+    );
     for path in paths {
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         // As a City database, else (timed again) as an ASN database.

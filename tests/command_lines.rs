@@ -48,7 +48,12 @@ fn web_takes_an_optional_address() {
     assert_eq!(client.timeout, Duration::from_secs(7));
     let refused =
         "--web asks from the page, a click at a time: give it no IP, --clients, --json or --load";
-    for line in ["8.8.8.8 --web", "--web --clients 3", "--web --json", "--load --web"] {
+    for line in [
+        "8.8.8.8 --web",
+        "--web --clients 3",
+        "--web --json",
+        "--load --web",
+    ] {
         assert_eq!(args::client(args(line)).unwrap_err().0, refused, "{line}");
     }
     let not_an_address = args::client(args("--web 8.8.8.8")).unwrap_err().0;
@@ -69,12 +74,18 @@ fn flags_are_read_in_both_spellings() {
     let Servers::InProcess { config, .. } = args::router(args("--no-log")).unwrap().servers else {
         panic!("in-process servers")
     };
-    assert_eq!(config.log, LogFile::None, "--no-log: the in-process servers write none either");
+    assert_eq!(
+        config.log,
+        LogFile::None,
+        "--no-log: the in-process servers write none either"
+    );
     let router =
         args::router(args("--read-timeout 0.5 --queue-timeout=2 --table-limit 7")).unwrap();
     assert_eq!(router.limits.read_timeout, Duration::from_millis(500));
     assert_eq!(router.limits.queue_timeout, Some(Duration::from_secs(2)));
-    let Servers::InProcess { config, .. } = router.servers else { panic!("in-process servers") };
+    let Servers::InProcess { config, .. } = router.servers else {
+        panic!("in-process servers")
+    };
     assert_eq!(
         (config.limits.read_timeout, config.limits.table_limit),
         (Duration::from_millis(500), 7)
@@ -96,7 +107,10 @@ fn flags_are_read_in_both_spellings() {
 #[test]
 fn bad_command_lines_say_what_is_wrong() {
     let cases = [
-        (args::router(args("--frobnicate")).unwrap_err().0, "unknown argument \"--frobnicate\""),
+        (
+            args::router(args("--frobnicate")).unwrap_err().0,
+            "unknown argument \"--frobnicate\"",
+        ),
         (
             args::router(args("--port 70000")).unwrap_err().0,
             "--port: \"70000\" is not a port number (0 to 65535)",
@@ -113,8 +127,14 @@ fn bad_command_lines_say_what_is_wrong() {
             args::server(args("--geo maybe")).unwrap_err().0,
             "--geo: \"maybe\" is not offline, ip-api or auto",
         ),
-        (args::client(args("999.1.1.1")).unwrap_err().0, "not an IP address: \"999.1.1.1\""),
-        (args::client(args("--clients 0")).unwrap_err().0, "--clients must be at least 1"),
+        (
+            args::client(args("999.1.1.1")).unwrap_err().0,
+            "not an IP address: \"999.1.1.1\"",
+        ),
+        (
+            args::client(args("--clients 0")).unwrap_err().0,
+            "--clients must be at least 1",
+        ),
         (
             args::server(args("--read-timeout 0")).unwrap_err().0,
             "--read-timeout: \"0\" seconds: a time must be more than 0",
@@ -147,8 +167,10 @@ fn bad_command_lines_say_what_is_wrong() {
 
 /// `parse_with_env` for the server with these environment variables and no others.
 fn server_with_env(line: &str, vars: &[(&str, &str)]) -> Result<ServerConfig, UsageError> {
-    let vars: Vec<(String, OsString)> =
-        vars.iter().map(|(k, v)| (k.to_string(), OsString::from(v))).collect();
+    let vars: Vec<(String, OsString)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), OsString::from(v)))
+        .collect();
     args::server_with_env(args(line), &|name| {
         vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     })
@@ -163,20 +185,29 @@ fn databases_come_from_flags_then_the_environment() {
     let from_env = server_with_env("", &env).unwrap().geo;
     assert_eq!(
         from_env.city_dbs,
-        [PathBuf::from("/data/city-v4.mmdb"), PathBuf::from("/data/city-v6.mmdb")]
+        [
+            PathBuf::from("/data/city-v4.mmdb"),
+            PathBuf::from("/data/city-v6.mmdb")
+        ]
     );
     assert_eq!(from_env.asn_db, Some(PathBuf::from("/data/asn.mmdb")));
 
-    let flags =
-        server_with_env("--geo-db a.mmdb --geo-db b.mmdb --asn-db c.mmdb", &env).unwrap().geo;
-    assert_eq!(flags.city_dbs, [PathBuf::from("a.mmdb"), PathBuf::from("b.mmdb")]);
+    let flags = server_with_env("--geo-db a.mmdb --geo-db b.mmdb --asn-db c.mmdb", &env)
+        .unwrap()
+        .geo;
+    assert_eq!(
+        flags.city_dbs,
+        [PathBuf::from("a.mmdb"), PathBuf::from("b.mmdb")]
+    );
     assert_eq!(flags.asn_db, Some(PathBuf::from("c.mmdb")));
 
     // ip-api.com needs no database: the environment is not an error there, a flag is.
     let online = server_with_env("--geo ip-api", &env).unwrap().geo;
     assert!(online.city_dbs.is_empty() && online.asn_db.is_none());
     assert_eq!(
-        server_with_env("--geo ip-api --geo-db a.mmdb", &[]).unwrap_err().0,
+        server_with_env("--geo ip-api --geo-db a.mmdb", &[])
+            .unwrap_err()
+            .0,
         "--geo-db and --asn-db go with --geo offline or --geo auto"
     );
     let auto = server_with_env("--geo auto", &env).unwrap().geo;
@@ -202,7 +233,11 @@ fn a_port_in_use_and_a_bad_flag_exit_2_with_one_line_and_no_backtrace() {
     let dir = common::temp_dir("exit-2");
     let missing = dir.join("missing").to_string_lossy().into_owned();
     std::fs::write(dir.join("a-file"), "").unwrap();
-    let in_a_file = dir.join("a-file").join("server.json").to_string_lossy().into_owned();
+    let in_a_file = dir
+        .join("a-file")
+        .join("server.json")
+        .to_string_lossy()
+        .into_owned();
     let taken_addr = taken.local_addr().unwrap().to_string();
     #[allow(unused_mut)] // Pushed to on Linux only.
     let mut runs = vec![
@@ -222,25 +257,56 @@ fn a_port_in_use_and_a_bad_flag_exit_2_with_one_line_and_no_backtrace() {
         ),
         (
             "server",
-            vec!["--port", "0", "--log", in_a_file.as_str(), "--public-ip", "1.2.3.4"],
+            vec![
+                "--port",
+                "0",
+                "--log",
+                in_a_file.as_str(),
+                "--public-ip",
+                "1.2.3.4",
+            ],
             "error: server ",
         ),
         (
             "router",
-            vec!["--port", "0", "--server-port", first.as_str(), "--public-ip", "1.2.3.4"],
+            vec![
+                "--port",
+                "0",
+                "--server-port",
+                first.as_str(),
+                "--public-ip",
+                "1.2.3.4",
+            ],
             "error: router: in-process server: cannot listen on 127.0.0.1:",
         ),
         (
             "server",
-            vec!["--port", port.as_str(), "--public-ip", "1.2.3.4", "--no-log"],
+            vec![
+                "--port",
+                port.as_str(),
+                "--public-ip",
+                "1.2.3.4",
+                "--no-log",
+            ],
             "error: server: cannot listen on 127.0.0.1:",
         ),
         (
             "router",
-            vec!["--port", port.as_str(), "--server-port", "0", "--public-ip", "1.2.3.4"],
+            vec![
+                "--port",
+                port.as_str(),
+                "--server-port",
+                "0",
+                "--public-ip",
+                "1.2.3.4",
+            ],
             "error: router: cannot listen on 127.0.0.1:",
         ),
-        ("router", vec!["--hold-secs", "soon"], "error: --hold-secs: \"soon\""),
+        (
+            "router",
+            vec!["--hold-secs", "soon"],
+            "error: --hold-secs: \"soon\"",
+        ),
         ("client", vec!["--clients"], "error: --clients needs"),
         (
             "server",
@@ -278,14 +344,27 @@ fn a_port_in_use_and_a_bad_flag_exit_2_with_one_line_and_no_backtrace() {
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{program} {args:?}: {stderr}");
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{program} {args:?}: {stderr}"
+        );
         if args.iter().any(|a| a.starts_with("--log")) {
             assert!(stderr.contains("cannot keep a log at /"), "{stderr}");
         }
         let stdout = String::from_utf8_lossy(&output.stdout);
-        assert_eq!(stdout, "", "{program} {args:?}: nothing is printed before the error");
-        assert!(stderr.starts_with(first_line), "{program} {args:?}: {stderr}");
-        assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+        assert_eq!(
+            stdout, "",
+            "{program} {args:?}: nothing is printed before the error"
+        );
+        assert!(
+            stderr.starts_with(first_line),
+            "{program} {args:?}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("backtrace"),
+            "{stderr}"
+        );
     }
     drop(taken);
     std::fs::remove_dir_all(dir).unwrap();
@@ -298,22 +377,34 @@ fn a_port_in_use_and_a_bad_flag_exit_2_with_one_line_and_no_backtrace() {
 fn the_client_exits_0_when_located_1_when_not_and_2_for_a_bad_command_line() {
     let system = common::System::start(Duration::ZERO);
     let router = system.router_addr.to_string();
-    let dead =
-        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
     let runs = [
         (vec!["--router", router.as_str()], 0),
         (vec!["--router", router.as_str(), "8.8.8.8", "--json"], 0),
         (vec!["--router", router.as_str(), "192.168.1.200"], 1),
-        (vec!["--router", router.as_str(), "--clients", "3", "10.0.0.1"], 1),
+        (
+            vec!["--router", router.as_str(), "--clients", "3", "10.0.0.1"],
+            1,
+        ),
         (vec!["--router", router.as_str(), "--clients", "3"], 0),
         (vec!["--router", dead.as_str()], 1),
         (vec!["--router", router.as_str(), "not-an-address"], 2),
     ];
     for (args, code) in runs {
-        let output =
-            std::process::Command::new(common::example("client")).args(&args).output().unwrap();
+        let output = std::process::Command::new(common::example("client"))
+            .args(&args)
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(code), "client {args:?}: {stderr}");
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "client {args:?}: {stderr}"
+        );
     }
     system.stop();
 }
@@ -324,8 +415,14 @@ fn the_client_exits_0_when_located_1_when_not_and_2_for_a_bad_command_line() {
 #[test]
 fn the_client_timeout_is_at_most_a_day() {
     let timeout = |line: &str| args::client(args(line)).map(|c| c.timeout).map_err(|e| e.0);
-    assert_eq!(timeout("--timeout-secs 3600"), Ok(Duration::from_secs(3600)));
-    assert_eq!(timeout("--timeout-secs=0.5"), Ok(Duration::from_millis(500)));
+    assert_eq!(
+        timeout("--timeout-secs 3600"),
+        Ok(Duration::from_secs(3600))
+    );
+    assert_eq!(
+        timeout("--timeout-secs=0.5"),
+        Ok(Duration::from_millis(500))
+    );
     assert_eq!(timeout(""), Ok(Duration::from_secs(120)), "the default");
     assert_eq!(
         timeout("--timeout-secs 18446744073709551615"),

@@ -28,7 +28,10 @@ fn rust_gdb_stops_where_the_report_says_in_the_threads_it_names() {
         // An optimised router has its variables optimised out and its small functions inlined.
         return skip("the walkthrough is of the debug build; run cargo test without --release");
     }
-    let bin_dir = common::example("router").parent().expect("the examples' folder").to_owned();
+    let bin_dir = common::example("router")
+        .parent()
+        .expect("the examples' folder")
+        .to_owned();
     let _ = common::example("client");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("report/scripts/debugger.sh");
     let run = Command::new("bash")
@@ -37,12 +40,18 @@ fn rust_gdb_stops_where_the_report_says_in_the_threads_it_names() {
         .arg(&bin_dir)
         .output()
         .expect("run report/scripts/debugger.sh");
-    let said =
-        format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
     if run.status.code() == Some(CANNOT_RUN_HERE) {
         let why = said.lines().last().unwrap_or("no reason given");
         return skip(why.trim_start_matches("skip: debugger walkthrough: "));
     }
-    assert!(run.status.success(), "report/scripts/debugger.sh --check failed:\n{said}");
+    assert!(
+        run.status.success(),
+        "report/scripts/debugger.sh --check failed:\n{said}"
+    );
     assert!(said.starts_with("ok: debugger walkthrough:"), "{said}");
 }

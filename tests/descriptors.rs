@@ -28,14 +28,20 @@ fn router_under(ulimit: &str) -> (Child, u16, mpsc::Receiver<String>) {
         .spawn()
         .unwrap();
     let lines = common::stdout_lines(&mut child);
-    let port = common::line_after(&lines, "router: socket bound to port ", Duration::from_secs(20));
+    let port = common::line_after(
+        &lines,
+        "router: socket bound to port ",
+        Duration::from_secs(20),
+    );
     (child, port.parse().unwrap(), lines)
 }
 
 /// The start-up line about open files.
 fn descriptors_line(lines: &mpsc::Receiver<String>) -> String {
     loop {
-        let line = lines.recv_timeout(Duration::from_secs(20)).expect("the start-up lines");
+        let line = lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the start-up lines");
         if line.contains("open files") {
             return line;
         }
@@ -74,8 +80,19 @@ fn out_of_file_descriptors_the_router_says_busy_and_marks_no_server_down() {
     let _ = child.kill();
     let _ = child.wait();
     let output: Vec<String> = lines.try_iter().collect();
-    assert!(!output.iter().any(|l| l.contains("is down")), "a server was marked down: {output:?}");
-    assert!(!report.errors.contains_key("no server reachable"), "{:?}", report.errors);
+    assert!(
+        !output.iter().any(|l| l.contains("is down")),
+        "a server was marked down: {output:?}"
+    );
+    assert!(
+        !report.errors.contains_key("no server reachable"),
+        "{:?}",
+        report.errors
+    );
     assert!(!report.latencies.is_empty(), "clients were answered");
-    eprintln!("{} answers, errors {:?}", report.latencies.len(), report.errors);
+    eprintln!(
+        "{} answers, errors {:?}",
+        report.latencies.len(),
+        report.errors
+    );
 }

@@ -69,12 +69,25 @@ fn a_dozen_concurrent_clients_get_answers_that_match_the_database() {
         assert_eq!(loc.country_code, expected["country"]["iso_code"], "{query}");
         assert_eq!(loc.country, expected["country"]["names"]["en"], "{query}");
         assert_eq!(loc.city, expected["city"]["names"]["en"], "{query}");
-        assert_eq!(loc.region_name, expected["subdivisions"][0]["names"]["en"], "{query}");
-        assert_eq!(loc.lat, expected["location"]["latitude"].as_f64(), "{query}");
-        assert_eq!(loc.lon, expected["location"]["longitude"].as_f64(), "{query}");
+        assert_eq!(
+            loc.region_name, expected["subdivisions"][0]["names"]["en"],
+            "{query}"
+        );
+        assert_eq!(
+            loc.lat,
+            expected["location"]["latitude"].as_f64(),
+            "{query}"
+        );
+        assert_eq!(
+            loc.lon,
+            expected["location"]["longitude"].as_f64(),
+            "{query}"
+        );
         let expected_asn = independent(BUNDLED_ASN_DB, query);
         let asn = expected_asn["autonomous_system_number"].as_u64().unwrap();
-        let org = expected_asn["autonomous_system_organization"].as_str().unwrap();
+        let org = expected_asn["autonomous_system_organization"]
+            .as_str()
+            .unwrap();
         assert_eq!(loc.asn, format!("AS{asn} {org}"), "{query}");
         assert_eq!(loc.isp, org);
         // The router says who served the client.
@@ -92,13 +105,24 @@ fn a_dozen_concurrent_clients_get_answers_that_match_the_database() {
     let system = Arc::into_inner(system).expect("all clients are done");
     let server_addrs = system.server_addrs.clone();
     let (router, servers) = system.stop();
-    assert_eq!(router.table.len(), 12, "every client is in the router's table");
+    assert_eq!(
+        router.table.len(),
+        12,
+        "every client is in the router's table"
+    );
     let server_rows: usize = servers.iter().map(|s| s.table.len()).sum();
-    assert_eq!(server_rows, 12, "every forwarded request is in a server's table");
+    assert_eq!(
+        server_rows, 12,
+        "every forwarded request is in a server's table"
+    );
     // Each router row names one of the four servers, and each server got as many requests as
     // the router's table says it forwarded to it.
     for (addr, report) in server_addrs.iter().zip(&servers) {
-        let forwarded = router.table.iter().filter(|row| row.server == *addr).count();
+        let forwarded = router
+            .table
+            .iter()
+            .filter(|row| row.server == *addr)
+            .count();
         assert_eq!(forwarded, report.table.len(), "server {addr}");
     }
 }

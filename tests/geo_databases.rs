@@ -41,7 +41,11 @@ impl Independent {
         if ip.is_ipv6() && self.reader.metadata().ip_version == 4 {
             return None;
         }
-        self.reader.lookup(ip).expect("lookup").decode::<Value>().expect("decode")
+        self.reader
+            .lookup(ip)
+            .expect("lookup")
+            .decode::<Value>()
+            .expect("decode")
     }
 
     /// Up to `n` networks of the database, as (first address, prefix length).
@@ -78,7 +82,11 @@ fn country(english: String, code: &str) -> String {
 /// `registered_country` stands in for a missing `country`.
 fn expected_geoip2(v: &Value) -> Location {
     let named = |key: &str| v[key]["iso_code"].is_string() || v[key]["names"]["en"].is_string();
-    let key = if named("country") { "country" } else { "registered_country" };
+    let key = if named("country") {
+        "country"
+    } else {
+        "registered_country"
+    };
     let code = text(v, &[key, "iso_code"]);
     let mut loc = Location {
         country: country(text(v, &[key, "names", "en"]), &code),
@@ -121,7 +129,11 @@ fn expected_asn(v: &Value, loc: &mut Location) {
     let org = text(v, &["autonomous_system_organization"]);
     loc.isp = org.clone();
     loc.org = org.clone();
-    loc.asn = if org.is_empty() { format!("AS{number}") } else { format!("AS{number} {org}") };
+    loc.asn = if org.is_empty() {
+        format!("AS{number}")
+    } else {
+        format!("AS{number} {org}")
+    };
 }
 
 /// Single-precision coordinates (ip-location-db) compared as the floats the file stores.
@@ -154,7 +166,11 @@ fn inside(rng: &mut Rng, (first, prefix): (IpAddr, u8)) -> IpAddr {
     let random = (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64());
     match first {
         IpAddr::V4(v4) => {
-            let host = if prefix >= 32 { 0 } else { (random as u32) >> prefix };
+            let host = if prefix >= 32 {
+                0
+            } else {
+                (random as u32) >> prefix
+            };
             IpAddr::V4(Ipv4Addr::from(u32::from(v4) | host))
         }
         IpAddr::V6(v6) => {
@@ -237,8 +253,14 @@ fn compare_all(
             let message = got.message.unwrap_or_default();
             let source = got.source.unwrap_or_default();
             assert!(message.starts_with("not in database: "), "{ip}: {message}");
-            assert!(message.contains(&source) && message.contains("--geo-db PATH"), "{message}");
-            assert!(cities.iter().any(|(_, name, _)| source.contains(name)), "{ip}: {source}");
+            assert!(
+                message.contains(&source) && message.contains("--geo-db PATH"),
+                "{message}"
+            );
+            assert!(
+                cities.iter().any(|(_, name, _)| source.contains(name)),
+                "{ip}: {source}"
+            );
             continue;
         };
         if flat {
@@ -258,7 +280,10 @@ fn compare_all(
 
 #[test]
 fn the_bundled_databases_agree_with_an_independent_reader_on_11000_addresses() {
-    let (city, asn) = (Independent::new(BUNDLED_DB), Independent::new(BUNDLED_ASN_DB));
+    let (city, asn) = (
+        Independent::new(BUNDLED_DB),
+        Independent::new(BUNDLED_ASN_DB),
+    );
     let geo = MmdbGeolocator::bundled().unwrap();
     let mut rng = Rng::new(SEED);
     let ips = addresses(&mut rng, 10_000, 1_000, &[&city]);
@@ -271,9 +296,22 @@ fn the_bundled_databases_agree_with_an_independent_reader_on_11000_addresses() {
 }
 
 /// Random record values: English and other scripts, empty and missing fields.
-const CITIES: &[&str] = &["Bengaluru", "São Paulo", "Zürich", "東京", "Kyiv", "", "O'Fallon"];
-const REGIONS: &[(&str, &str)] =
-    &[("KA", "Karnataka"), ("SP", "São Paulo"), ("ZH", "Zurich"), ("13", "Tokyo"), ("", "")];
+const CITIES: &[&str] = &[
+    "Bengaluru",
+    "São Paulo",
+    "Zürich",
+    "東京",
+    "Kyiv",
+    "",
+    "O'Fallon",
+];
+const REGIONS: &[(&str, &str)] = &[
+    ("KA", "Karnataka"),
+    ("SP", "São Paulo"),
+    ("ZH", "Zurich"),
+    ("13", "Tokyo"),
+    ("", ""),
+];
 const COUNTRIES: &[&str] = &["IN", "BR", "CH", "JP", "UA", "XK", "US", "ZZ", ""];
 const ZONES: &[&str] = &["Asia/Kolkata", "America/Sao_Paulo", "Europe/Zurich", ""];
 const ORGS: &[&str] = &["Bharat Sanchar Nigam Ltd", "Google LLC", "Ümlaut AG", ""];
@@ -318,7 +356,10 @@ fn random_geoip2(rng: &mut Rng, with_asn: bool) -> Db {
     if rng.chance(90) {
         let mut location = vec![
             ("latitude".to_string(), Db::Double(random_degrees(rng, 90))),
-            ("longitude".to_string(), Db::Double(random_degrees(rng, 180))),
+            (
+                "longitude".to_string(),
+                Db::Double(random_degrees(rng, 180)),
+            ),
             ("accuracy_radius".to_string(), Db::U16(100)),
         ];
         if rng.chance(50) {
@@ -327,9 +368,15 @@ fn random_geoip2(rng: &mut Rng, with_asn: bool) -> Db {
         pairs.push(("location".into(), Db::Map(location)));
     }
     if with_asn && rng.chance(80) {
-        pairs.push(("autonomous_system_number".into(), Db::U32(rng.below(400_000) as u32)));
+        pairs.push((
+            "autonomous_system_number".into(),
+            Db::U32(rng.below(400_000) as u32),
+        ));
         if rng.chance(80) {
-            pairs.push(("autonomous_system_organization".into(), Db::str(*rng.pick(ORGS))));
+            pairs.push((
+                "autonomous_system_organization".into(),
+                Db::str(*rng.pick(ORGS)),
+            ));
         }
     }
     Db::Map(pairs)
@@ -346,17 +393,25 @@ fn random_flat(rng: &mut Rng) -> Db {
     ];
     if rng.chance(90) {
         pairs.push(("latitude".into(), Db::Float(random_degrees(rng, 90) as f32)));
-        pairs.push(("longitude".into(), Db::Float(random_degrees(rng, 180) as f32)));
+        pairs.push((
+            "longitude".into(),
+            Db::Float(random_degrees(rng, 180) as f32),
+        ));
     }
     pairs.push(("timezone".into(), Db::str(*rng.pick(ZONES))));
     Db::Map(pairs)
 }
 
 fn random_asn(rng: &mut Rng) -> Db {
-    let mut pairs =
-        vec![("autonomous_system_number".to_string(), Db::U32(rng.below(400_000) as u32))];
+    let mut pairs = vec![(
+        "autonomous_system_number".to_string(),
+        Db::U32(rng.below(400_000) as u32),
+    )];
     if rng.chance(85) {
-        pairs.push(("autonomous_system_organization".into(), Db::str(*rng.pick(ORGS))));
+        pairs.push((
+            "autonomous_system_organization".into(),
+            Db::str(*rng.pick(ORGS)),
+        ));
     }
     Db::Map(pairs)
 }
@@ -375,8 +430,9 @@ fn fill(writer: &mut Writer, rng: &mut Rng, ipv6: bool, mut record: impl FnMut(&
         }
     }
     if ipv6 {
-        let mut networks: Vec<(u8, IpAddr)> =
-            (0..3000).map(|_| (20 + rng.below(29) as u8, public_v6(rng))).collect();
+        let mut networks: Vec<(u8, IpAddr)> = (0..3000)
+            .map(|_| (20 + rng.below(29) as u8, public_v6(rng)))
+            .collect();
         // Larger networks first, so a smaller one inside overrides its part.
         networks.sort_by_key(|(prefix, _)| *prefix);
         for (prefix, ip) in networks {
@@ -429,9 +485,15 @@ fn ip_location_db_city_files_for_ipv4_and_ipv6_agree_with_an_independent_reader(
     let mut v6 = Writer::new("city", "", 6);
     for _ in 0..2000 {
         let prefix = 20 + rng.below(29) as u8;
-        let IpAddr::V6(ip) = public_v6(&mut rng) else { unreachable!() };
+        let IpAddr::V6(ip) = public_v6(&mut rng) else {
+            unreachable!()
+        };
         let first = u128::from(ip) & (u128::MAX << (128 - prefix));
-        v6.insert(IpAddr::V6(Ipv6Addr::from(first)), prefix, &random_flat(&mut rng));
+        v6.insert(
+            IpAddr::V6(Ipv6Addr::from(first)),
+            prefix,
+            &random_flat(&mut rng),
+        );
     }
     let (v4_path, v4_bytes) = write_db(&dir, "dbip-city-ipv4", &v4);
     let (v6_path, v6_bytes) = write_db(&dir, "dbip-city-ipv6", &v6);
@@ -448,7 +510,10 @@ fn ip_location_db_city_files_for_ipv4_and_ipv6_agree_with_an_independent_reader(
         ],
         None,
     );
-    assert!(v4_hits >= 6_000 && v6_hits >= 400, "{v4_hits} IPv4 and {v6_hits} IPv6 hits");
+    assert!(
+        v4_hits >= 6_000 && v6_hits >= 400,
+        "{v4_hits} IPv4 and {v6_hits} IPv6 hits"
+    );
 
     // A float is shown as written: 37.422, not 37.422000885009766.
     let mut one = Writer::new("city", "", 4);
@@ -460,7 +525,9 @@ fn ip_location_db_city_files_for_ipv4_and_ipv6_agree_with_an_independent_reader(
     ]);
     one.insert("8.8.8.0".parse().unwrap(), 24, &record);
     let (path, _) = write_db(&dir, "one", &one);
-    let reply = MmdbGeolocator::open(&path).unwrap().locate("8.8.8.8".parse().unwrap());
+    let reply = MmdbGeolocator::open(&path)
+        .unwrap()
+        .locate("8.8.8.8".parse().unwrap());
     let loc = reply.location.unwrap();
     assert_eq!((loc.lat, loc.lon), (Some(37.422), Some(-122.085)));
     assert_eq!(loc.country, "United States");
@@ -487,7 +554,11 @@ fn bad_databases(dir: &Path) -> Vec<(&'static str, PathBuf, &'static str)> {
         ]),
     );
     let mut flat_country = Writer::new("country", "", 4);
-    flat_country.insert("1.0.0.0".parse().unwrap(), 8, &Db::map([("country_code", Db::str("AU"))]));
+    flat_country.insert(
+        "1.0.0.0".parse().unwrap(),
+        8,
+        &Db::map([("country_code", Db::str("AU"))]),
+    );
     let mut asn = Writer::new("GeoLite2-ASN", "", 6);
     asn.insert(
         "8.8.8.0".parse().unwrap(),
@@ -495,19 +566,31 @@ fn bad_databases(dir: &Path) -> Vec<(&'static str, PathBuf, &'static str)> {
         &Db::map([("autonomous_system_number", Db::U32(15169))]),
     );
     let mut odd = Writer::new("Weather", "", 4);
-    odd.insert("1.0.0.0".parse().unwrap(), 8, &Db::map([("rain", Db::str("yes"))]));
+    odd.insert(
+        "1.0.0.0".parse().unwrap(),
+        8,
+        &Db::map([("rain", Db::str("yes"))]),
+    );
     let empty = Writer::new("GeoLite2-City", "", 6);
     let half = &BUNDLED_DB[..BUNDLED_DB.len() / 2];
     let short = &BUNDLED_DB[..BUNDLED_DB.len() - 3];
     let files: Vec<(&str, Vec<u8>, &str)> = vec![
         ("country", country.to_bytes(), "it is a Country database"),
-        ("flat-country", flat_country.to_bytes(), "it is a Country database"),
+        (
+            "flat-country",
+            flat_country.to_bytes(),
+            "it is a Country database",
+        ),
         ("asn", asn.to_bytes(), "it is an ASN database"),
         ("weather", odd.to_bytes(), "it is neither a City nor an ASN"),
         ("empty", empty.to_bytes(), "no records"),
         ("half", half.to_vec(), "not a readable MaxMind database"),
         ("short", short.to_vec(), "not a readable MaxMind database"),
-        ("text", b"country,city\nIN,Bengaluru\n".to_vec(), "not a readable"),
+        (
+            "text",
+            b"country,city\nIN,Bengaluru\n".to_vec(),
+            "not a readable",
+        ),
         ("zero-bytes", Vec::new(), "not a readable MaxMind database"),
     ];
     let mut out: Vec<(&str, PathBuf, &str)> = files
@@ -526,8 +609,14 @@ fn bad_databases(dir: &Path) -> Vec<(&'static str, PathBuf, &'static str)> {
 fn each_unusable_city_database_gets_its_own_clear_error() {
     let dir = temp_dir("bad-db");
     for (name, path, words) in bad_databases(&dir) {
-        let choice = GeoChoice { city_dbs: vec![path.clone()], ..GeoChoice::default() };
-        let error = choice.open().err().unwrap_or_else(|| panic!("{name} was accepted"));
+        let choice = GeoChoice {
+            city_dbs: vec![path.clone()],
+            ..GeoChoice::default()
+        };
+        let error = choice
+            .open()
+            .err()
+            .unwrap_or_else(|| panic!("{name} was accepted"));
         let message = error.to_string();
         assert!(
             message.starts_with(&format!("geolocation database {}: ", path.display())),
@@ -544,7 +633,10 @@ fn sections(bytes: &[u8]) -> (usize, usize) {
     let meta = reader.metadata();
     let tree_end = meta.node_count as usize * usize::from(meta.record_size) / 4;
     let marker = b"\xAB\xCD\xEFMaxMind.com";
-    let data_end = bytes.windows(marker.len()).rposition(|w| w == marker).unwrap();
+    let data_end = bytes
+        .windows(marker.len())
+        .rposition(|w| w == marker)
+        .unwrap();
     (tree_end, data_end)
 }
 
@@ -567,25 +659,50 @@ fn a_damaged_database_is_refused_at_start_up_whatever_part_is_damaged() {
         bytes[at] = byte;
         bytes
     };
-    let string_at = good[data_start..].windows(9).position(|w| w == b"Bengaluru").unwrap();
+    let string_at = good[data_start..]
+        .windows(9)
+        .position(|w| w == b"Bengaluru")
+        .unwrap();
     let mut cut = good.clone();
     cut.drain(data_start + (data_end - data_start) / 3..data_start + (data_end - data_start) / 2);
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         // The middle of the tree zeroed: its records point back at the root.
-        ("zeroed tree", zeroed(tree_end / 2 - 3000, 6000), "its search tree loops"),
-        ("zeroed data", zeroed((data_start + data_end) / 2 - 3000, 6000), "is damaged"),
+        (
+            "zeroed tree",
+            zeroed(tree_end / 2 - 3000, 6000),
+            "its search tree loops",
+        ),
+        (
+            "zeroed data",
+            zeroed((data_start + data_end) / 2 - 3000, 6000),
+            "is damaged",
+        ),
         ("a third of the data gone", cut, "damaged"),
         ("the separator", patched(tree_end + 7, 1), "are not zero"),
-        ("a string", patched(data_start + string_at, 0xff), "is not UTF-8"),
+        (
+            "a string",
+            patched(data_start + string_at, 0xff),
+            "is not UTF-8",
+        ),
         // The root's left record, 24 bits, pointing past the data section.
-        ("a record", [vec![0xff; 3], good[3..].to_vec()].concat(), "outside the data section"),
+        (
+            "a record",
+            [vec![0xff; 3], good[3..].to_vec()].concat(),
+            "outside the data section",
+        ),
     ];
     assert!(Database::from_bytes(good.clone().into(), "good", Role::City, None).is_ok());
     for (what, bytes, words) in cases {
         let path = dir.join("city.mmdb");
         std::fs::write(&path, &bytes).unwrap();
-        let choice = GeoChoice { city_dbs: vec![path.clone()], ..GeoChoice::default() };
-        let error = choice.open().err().unwrap_or_else(|| panic!("{what}: accepted"));
+        let choice = GeoChoice {
+            city_dbs: vec![path.clone()],
+            ..GeoChoice::default()
+        };
+        let error = choice
+            .open()
+            .err()
+            .unwrap_or_else(|| panic!("{what}: accepted"));
         let message = error.to_string();
         let start = format!("geolocation database {}: ", path.display());
         assert!(message.starts_with(&start), "{what}: {message}");
@@ -606,14 +723,21 @@ fn three_nodes() -> Vec<u8> {
     let city = |name: &str| {
         Db::map([
             ("country", Db::map([("iso_code", Db::str("US"))])),
-            ("city", Db::map([("names", Db::map([("en", Db::str(name))]))])),
+            (
+                "city",
+                Db::map([("names", Db::map([("en", Db::str(name))]))]),
+            ),
         ])
     };
     writer.insert("0.0.0.0".parse().unwrap(), 2, &city("A"));
     writer.insert("128.0.0.0".parse().unwrap(), 2, &city("B"));
     let bytes = writer.to_bytes();
     assert_eq!(writer.node_count(), 3);
-    assert_eq!(bytes[..6], [0, 0, 1, 0, 0, 2], "root: 0.0.0.0/1 is node 1, 128.0.0.0/1 node 2");
+    assert_eq!(
+        bytes[..6],
+        [0, 0, 1, 0, 0, 2],
+        "root: 0.0.0.0/1 is node 1, 128.0.0.0/1 node 2"
+    );
     bytes
 }
 
@@ -626,14 +750,22 @@ fn a_node_with_two_parents_is_accepted_and_a_loop_is_not() {
     let db = Database::from_bytes(alias.clone().into(), "alias", Role::City, None).unwrap();
     assert_eq!(db.schema(), Schema::GeoIp2City);
     let reader = maxminddb::Reader::from_source(&alias[..]).unwrap();
-    let city: Option<Value> =
-        reader.lookup("192.0.0.1".parse().unwrap()).unwrap().decode().unwrap();
+    let city: Option<Value> = reader
+        .lookup("192.0.0.1".parse().unwrap())
+        .unwrap()
+        .decode()
+        .unwrap();
     assert_eq!(city.unwrap()["city"]["names"]["en"], "A");
     // Node 1's right half pointed back at the root: a lookup would go round for ever.
     let mut looped = three_nodes();
     looped[6 + 3..6 + 6].copy_from_slice(&[0, 0, 0]);
-    let error = Database::from_bytes(looped.into(), "loop", Role::City, None).err().unwrap();
-    assert!(error.reason.contains("node 1 points back to node 0"), "{error}");
+    let error = Database::from_bytes(looped.into(), "loop", Role::City, None)
+        .err()
+        .unwrap();
+    assert!(
+        error.reason.contains("node 1 points back to node 0"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -655,20 +787,43 @@ fn databases_given_for_the_wrong_role_say_which_flag_they_belong_to() {
     let (flat_path, _) = write_db(&dir, "flat", &flat);
 
     let as_city = Database::open(&asn_path, Role::City).err().unwrap();
-    assert!(as_city.reason.contains("give it with --asn-db"), "{as_city}");
+    assert!(
+        as_city.reason.contains("give it with --asn-db"),
+        "{as_city}"
+    );
     let as_asn = Database::open(&flat_path, Role::Asn).err().unwrap();
-    assert!(as_asn.reason.contains("a City database without autonomous systems"), "{as_asn}");
+    assert!(
+        as_asn
+            .reason
+            .contains("a City database without autonomous systems"),
+        "{as_asn}"
+    );
     assert!(as_asn.reason.contains("give it with --geo-db"), "{as_asn}");
     // The right roles are accepted, and so are the bundled databases written out as files.
-    assert_eq!(Database::open(&asn_path, Role::Asn).unwrap().schema(), Schema::Asn);
-    assert_eq!(Database::open(&flat_path, Role::City).unwrap().schema(), Schema::FlatCity);
+    assert_eq!(
+        Database::open(&asn_path, Role::Asn).unwrap().schema(),
+        Schema::Asn
+    );
+    assert_eq!(
+        Database::open(&flat_path, Role::City).unwrap().schema(),
+        Schema::FlatCity
+    );
     let (bundled_city, bundled_asn) = (dir.join("city.mmdb"), dir.join("asn.mmdb"));
     std::fs::write(&bundled_city, BUNDLED_DB).unwrap();
     std::fs::write(&bundled_asn, BUNDLED_ASN_DB).unwrap();
-    assert_eq!(Database::open(&bundled_city, Role::City).unwrap().schema(), Schema::GeoIp2City);
-    assert_eq!(Database::open(&bundled_asn, Role::Asn).unwrap().schema(), Schema::Asn);
+    assert_eq!(
+        Database::open(&bundled_city, Role::City).unwrap().schema(),
+        Schema::GeoIp2City
+    );
+    assert_eq!(
+        Database::open(&bundled_asn, Role::Asn).unwrap().schema(),
+        Schema::Asn
+    );
     let asn_as_city = Database::open(&bundled_asn, Role::City).err().unwrap();
-    assert!(asn_as_city.reason.contains("give it with --asn-db"), "{asn_as_city}");
+    assert!(
+        asn_as_city.reason.contains("give it with --asn-db"),
+        "{asn_as_city}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -680,7 +835,14 @@ fn the_router_refuses_a_bad_database_at_start_up_before_listening() {
     // 2 and the error, before the router or any server listens.
     for (how, (name, path, words)) in [("flag", &cases[0]), ("env", &cases[5])] {
         let mut command = Command::new(example("router"));
-        command.args(["--port", "0", "--server-port", "0", "--public-ip", "1.2.3.4"]);
+        command.args([
+            "--port",
+            "0",
+            "--server-port",
+            "0",
+            "--public-ip",
+            "1.2.3.4",
+        ]);
         command.env_remove(GEO_DB_ENV);
         command.current_dir(&dir);
         if how == "flag" {
@@ -689,17 +851,28 @@ fn the_router_refuses_a_bad_database_at_start_up_before_listening() {
             command.env(GEO_DB_ENV, path);
         }
         let output = command.output().unwrap();
-        let (stdout, stderr) =
-            (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+        );
         assert_eq!(output.status.code(), Some(2), "{name} by {how}: {stderr}");
-        assert!(stderr.starts_with("error: router: geolocation database "), "{stderr}");
+        assert!(
+            stderr.starts_with("error: router: geolocation database "),
+            "{stderr}"
+        );
         assert!(stderr.contains(words), "{name} by {how}: {stderr}");
-        assert!(!stdout.contains("listening") && !stdout.contains("Ctrl-C"), "{stdout}");
+        assert!(
+            !stdout.contains("listening") && !stdout.contains("Ctrl-C"),
+            "{stdout}"
+        );
     }
     // Nothing was started, so no log was written.
     let logs = std::fs::read_dir(&dir)
         .unwrap()
-        .filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json")))
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        })
         .count();
     assert_eq!(logs, 0);
     std::fs::remove_dir_all(dir).unwrap();

@@ -48,7 +48,10 @@ fn loopback_and_private_addresses_get_ip_api_s_messages_through_the_router() {
         ("64:ff9b:1::808:808", "reserved range"),
     ] {
         let reply = system.ask(Request::Lookup(ip(address))).reply;
-        assert_eq!((reply.status.as_str(), reply.message.as_deref()), ("fail", Some(message)));
+        assert_eq!(
+            (reply.status.as_str(), reply.message.as_deref()),
+            ("fail", Some(message))
+        );
         assert_eq!(reply.query, address);
     }
     system.stop();
@@ -57,7 +60,11 @@ fn loopback_and_private_addresses_get_ip_api_s_messages_through_the_router() {
 #[test]
 fn six_to_four_nat64_and_teredo_addresses_are_located_by_the_ipv4_address_inside() {
     let system = System::start(Duration::ZERO);
-    let google = system.ask(Request::Lookup(ip("8.8.8.8"))).reply.location.unwrap();
+    let google = system
+        .ask(Request::Lookup(ip("8.8.8.8")))
+        .reply
+        .location
+        .unwrap();
     assert_eq!(google.city, "Mountain View");
     for address in [
         "2002:808:808::1",
@@ -72,7 +79,13 @@ fn six_to_four_nat64_and_teredo_addresses_are_located_by_the_ipv4_address_inside
     }
     // 2002:c0a8:101::1 is 192.168.1.1: no longer "US, Culver City".
     let private = system.ask(Request::Lookup(ip("2002:c0a8:101::1"))).reply;
-    assert_eq!(Reply { router: None, ..private }, Reply::fail("2002:c0a8:101::1", "private range"));
+    assert_eq!(
+        Reply {
+            router: None,
+            ..private
+        },
+        Reply::fail("2002:c0a8:101::1", "private range")
+    );
     let loopback = system.ask(Request::Lookup(ip("64:ff9b::7f00:1"))).reply;
     assert_eq!(loopback.message.as_deref(), Some("reserved range"));
     system.stop();
@@ -83,7 +96,13 @@ fn only_the_iana_sub_blocks_of_2001_23_and_192_0_0_24_are_reserved() {
     let geo = MmdbGeolocator::bundled().unwrap();
     // Globally reachable entries inside reserved blocks are looked up: the bundled database
     // has a country for these.
-    for address in ["2001:3::1", "2001:4:112::1", "2001:20::1", "2001:30::1", "192.31.196.1"] {
+    for address in [
+        "2001:3::1",
+        "2001:4:112::1",
+        "2001:20::1",
+        "2001:30::1",
+        "192.31.196.1",
+    ] {
         let reply = geo.locate(ip(address));
         assert!(reply.is_success(), "{address}: {reply:?}");
         assert!(!reply.location.unwrap().country.is_empty(), "{address}");
@@ -92,12 +111,28 @@ fn only_the_iana_sub_blocks_of_2001_23_and_192_0_0_24_are_reserved() {
     // which database was asked and how to load another.
     let miss = geo.locate(ip("192.0.0.9"));
     let message = miss.message.clone().unwrap();
-    assert_eq!((miss.status.as_str(), miss.source.as_deref()), ("fail", Some("dbip-lite-sample")));
+    assert_eq!(
+        (miss.status.as_str(), miss.source.as_deref()),
+        ("fail", Some("dbip-lite-sample"))
+    );
     assert!(message.starts_with("not in database: dbip-lite-sample, the database built into"));
     assert!(message.contains("has no record for 192.0.0.9"), "{message}");
-    assert!(message.contains("--geo-db PATH") && message.contains("db-ip.com"), "{message}");
-    for address in ["192.0.0.8", "192.0.0.170", "2001:1::4", "2001:10::1", "2001:db8::1"] {
-        assert_eq!(geo.locate(ip(address)).message.as_deref(), Some("reserved range"), "{address}");
+    assert!(
+        message.contains("--geo-db PATH") && message.contains("db-ip.com"),
+        "{message}"
+    );
+    for address in [
+        "192.0.0.8",
+        "192.0.0.170",
+        "2001:1::4",
+        "2001:10::1",
+        "2001:db8::1",
+    ] {
+        assert_eq!(
+            geo.locate(ip(address)).message.as_deref(),
+            Some("reserved range"),
+            "{address}"
+        );
     }
 }
 
@@ -114,10 +149,15 @@ fn a_database_set_without_ipv4_warns_at_start_and_explains_each_ipv4_miss() {
     let only_v6 = MmdbGeolocator::open(&v6_path).unwrap();
     assert_eq!(only_v6.warnings().len(), 1, "{:?}", only_v6.warnings());
     assert!(only_v6.warnings()[0].contains("no City database for IPv4 addresses"));
-    assert!(only_v6.name().contains("; warning: no City database for IPv4 addresses"));
+    assert!(only_v6
+        .name()
+        .contains("; warning: no City database for IPv4 addresses"));
     let miss = only_v6.locate(ip("8.8.8.8"));
     let message = miss.message.unwrap();
-    assert!(message.starts_with("not in database: no City database for IPv4"), "{message}");
+    assert!(
+        message.starts_with("not in database: no City database for IPv4"),
+        "{message}"
+    );
     assert!(message.contains("--geo-db PATH"), "{message}");
     assert!(only_v6.locate(ip("2001:4860::1")).is_success());
 
@@ -126,12 +166,27 @@ fn a_database_set_without_ipv4_warns_at_start_and_explains_each_ipv4_miss() {
     let both = MmdbGeolocator::open_all(&[v4_path, v6_path.clone()], None).unwrap();
     assert!(both.warnings().is_empty(), "{:?}", both.warnings());
     let miss = both.locate(ip("9.9.9.9"));
-    assert_eq!(miss.source.as_deref(), Some("dbip-city-ipv4"), "only the IPv4 file was asked");
-    assert!(miss.message.unwrap().starts_with("not in database: dbip-city-ipv4 has no record"));
+    assert_eq!(
+        miss.source.as_deref(),
+        Some("dbip-city-ipv4"),
+        "only the IPv4 file was asked"
+    );
+    assert!(miss
+        .message
+        .unwrap()
+        .starts_with("not in database: dbip-city-ipv4 has no record"));
 
     // The router says it at start-up, before the first client.
     let mut router = Command::new(example("router"))
-        .args(["--port", "0", "--server-port", "0", "--public-ip", "1.2.3.4", "--no-log"])
+        .args([
+            "--port",
+            "0",
+            "--server-port",
+            "0",
+            "--public-ip",
+            "1.2.3.4",
+            "--no-log",
+        ])
         .arg("--geo-db")
         .arg(&v6_path)
         .env_remove(GEO_DB_ENV)
@@ -151,8 +206,14 @@ fn a_database_set_without_ipv4_warns_at_start_and_explains_each_ipv4_miss() {
     }
     router.kill().unwrap();
     router.wait().unwrap();
-    let source = start.iter().find(|l| l.starts_with("servers: geolocation source: ")).unwrap();
-    assert!(source.contains("warning: no City database for IPv4 addresses"), "{start:?}");
+    let source = start
+        .iter()
+        .find(|l| l.starts_with("servers: geolocation source: "))
+        .unwrap();
+    assert!(
+        source.contains("warning: no City database for IPv4 addresses"),
+        "{start:?}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -165,12 +226,18 @@ fn every_source_names_a_country_the_way_ip_api_does() {
     flat_db.insert(ip("5.2.0.0"), 16, &flat("CI", "Abidjan"));
     let mut geoip2 = Writer::new("GeoLite2-City", "", 6);
     let country = |code: &str, name: &str| {
-        Db::map([("iso_code", Db::str(code)), ("names", Db::map([("en", Db::str(name))]))])
+        Db::map([
+            ("iso_code", Db::str(code)),
+            ("names", Db::map([("en", Db::str(name))])),
+        ])
     };
     let record = |code: &str, name: &str| {
         Db::map([
             ("country", country(code, name)),
-            ("city", Db::map([("names", Db::map([("en", Db::str("X"))]))])),
+            (
+                "city",
+                Db::map([("names", Db::map([("en", Db::str("X"))]))]),
+            ),
         ])
     };
     geoip2.insert(ip("5.0.0.0"), 16, &record("RU", "Russian Federation"));
@@ -179,15 +246,25 @@ fn every_source_names_a_country_the_way_ip_api_does() {
     geoip2.insert(ip("5.3.0.0"), 16, &record("ZZ", "Nowhere Land"));
     let flat_geo = MmdbGeolocator::open(&write_db(&dir, "flat", &flat_db)).unwrap();
     let geoip2_geo = MmdbGeolocator::open(&write_db(&dir, "geoip2", &geoip2)).unwrap();
-    for (address, name) in
-        [("5.0.0.1", "Russia"), ("5.1.0.1", "The Netherlands"), ("5.2.0.1", "Ivory Coast")]
-    {
+    for (address, name) in [
+        ("5.0.0.1", "Russia"),
+        ("5.1.0.1", "The Netherlands"),
+        ("5.2.0.1", "Ivory Coast"),
+    ] {
         for geo in [&flat_geo, &geoip2_geo] {
-            assert_eq!(geo.locate(ip(address)).location.unwrap().country, name, "{}", geo.name());
+            assert_eq!(
+                geo.locate(ip(address)).location.unwrap().country,
+                name,
+                "{}",
+                geo.name()
+            );
         }
     }
     // A code the table does not know keeps the database's own name.
-    assert_eq!(geoip2_geo.locate(ip("5.3.0.1")).location.unwrap().country, "Nowhere Land");
+    assert_eq!(
+        geoip2_geo.locate(ip("5.3.0.1")).location.unwrap().country,
+        "Nowhere Land"
+    );
     // The bundled database too: 77.88.8.8 (Yandex) is in Russia.
     let bundled = MmdbGeolocator::bundled().unwrap().locate(ip("77.88.8.8"));
     assert_eq!(bundled.location.unwrap().country, "Russia");
@@ -204,7 +281,10 @@ fn the_autonomous_system_is_kept_when_the_city_is_not_known() {
         24,
         &Db::map([
             ("country", us.clone()),
-            ("city", Db::map([("names", Db::map([("en", Db::str("Mountain View"))]))])),
+            (
+                "city",
+                Db::map([("names", Db::map([("en", Db::str("Mountain View"))]))]),
+            ),
         ]),
     );
     // GeoLite2 has records without `country` (anycast, satellite): the registered country.
@@ -229,19 +309,28 @@ fn the_autonomous_system_is_kept_when_the_city_is_not_known() {
     let both = geo.locate(ip("8.8.8.8"));
     assert_eq!(both.source.as_deref(), Some("test-city"));
     let both = both.location.unwrap();
-    assert_eq!((both.city.as_str(), both.asn.as_str()), ("Mountain View", "AS15169 Google LLC"));
+    assert_eq!(
+        (both.city.as_str(), both.asn.as_str()),
+        ("Mountain View", "AS15169 Google LLC")
+    );
 
     let asn_only = geo.locate(ip("8.8.4.4"));
     assert!(asn_only.is_success(), "{asn_only:?}");
     assert_eq!(asn_only.source.as_deref(), Some("test-asn"));
     let fields = asn_only.location.unwrap();
-    assert_eq!((fields.isp.as_str(), fields.org.as_str()), ("Google LLC", "Google LLC"));
+    assert_eq!(
+        (fields.isp.as_str(), fields.org.as_str()),
+        ("Google LLC", "Google LLC")
+    );
     assert_eq!(fields.asn, "AS15169 Google LLC");
     assert_eq!((fields.country.as_str(), fields.city.as_str()), ("", ""));
 
     let registered = geo.locate(ip("1.1.1.1")).location.unwrap();
     assert_eq!(
-        (registered.country_code.as_str(), registered.country.as_str()),
+        (
+            registered.country_code.as_str(),
+            registered.country.as_str()
+        ),
         ("AU", "Australia")
     );
 

@@ -61,8 +61,10 @@ fn input(rng: &mut Rng) -> (Vec<u8>, Expect) {
         // Random bytes of any value, newline-free, then a newline.
         0..=24 => {
             let len = 1 + rng.below(200) as usize;
-            let mut bytes: Vec<u8> =
-                (0..len).map(|_| rng.next_u64() as u8).filter(|b| *b != b'\n').collect();
+            let mut bytes: Vec<u8> = (0..len)
+                .map(|_| rng.next_u64() as u8)
+                .filter(|b| *b != b'\n')
+                .collect();
             let expect = classify(&bytes);
             bytes.push(b'\n');
             (bytes, expect)
@@ -115,7 +117,9 @@ fn classify(line: &[u8]) -> Expect {
 /// Sends `bytes`, half-closes, and reads everything until the peer closes.
 fn exchange(addr: SocketAddr, bytes: &[u8]) -> (Result<(), std::io::Error>, Vec<u8>) {
     let mut stream = TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let sent = stream.write_all(bytes);
     let _ = stream.shutdown(Shutdown::Write);
     let mut received = Vec::new();
@@ -145,10 +149,16 @@ fn check(
         return false;
     }
     if expect == Expect::Nothing {
-        assert_eq!(text, "", "input {n} (seed {SEED}): a silent connection is not answered");
+        assert_eq!(
+            text, "",
+            "input {n} (seed {SEED}): a silent connection is not answered"
+        );
         return false;
     }
-    assert!(!lines.is_empty(), "input {n} (seed {SEED}, {expect:?}): no reply");
+    assert!(
+        !lines.is_empty(),
+        "input {n} (seed {SEED}, {expect:?}): no reply"
+    );
     // The router may first say the client is queued.
     if to_router {
         while lines.len() > 1 && QueuedNotice::from_line(lines[0]).is_some() {
@@ -174,7 +184,10 @@ fn check(
             false
         }
         Expect::BadRequest => {
-            assert_eq!(message, "bad request: line is not UTF-8", "input {n} (seed {SEED})");
+            assert_eq!(
+                message, "bad request: line is not UTF-8",
+                "input {n} (seed {SEED})"
+            );
             false
         }
         Expect::Nothing => unreachable!("checked above"),

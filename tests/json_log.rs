@@ -55,7 +55,10 @@ fn a_missing_log_is_created_and_two_runs_give_two_entries() {
     let dir = temp_dir("missing");
     let path = dir.join("new.json");
     assert_eq!(append_run(&path, &rows()).unwrap().key, "IP-Login-1");
-    assert_eq!(append_run::<NatEntry>(&path, &[]).unwrap().key, "IP-Login-2");
+    assert_eq!(
+        append_run::<NatEntry>(&path, &[]).unwrap().key,
+        "IP-Login-2"
+    );
     let log = read_json(&path);
     assert_eq!(log["count"], 2);
     assert_eq!(log["IP-Login-1"].as_array().unwrap().len(), 2);
@@ -67,17 +70,30 @@ fn a_missing_log_is_created_and_two_runs_give_two_entries() {
 
 #[test]
 fn a_corrupt_log_is_kept_aside_and_a_new_one_started() {
-    for (i, corrupt) in ["{\"count\": 3, \"IP-Lo", "[1, 2, 3]", "{\"no count\": 1}", "\u{0}\u{1}"]
-        .iter()
-        .enumerate()
+    for (i, corrupt) in [
+        "{\"count\": 3, \"IP-Lo",
+        "[1, 2, 3]",
+        "{\"no count\": 1}",
+        "\u{0}\u{1}",
+    ]
+    .iter()
+    .enumerate()
     {
         let dir = temp_dir(&format!("corrupt{i}"));
         let path = dir.join("log.json");
         fs::write(&path, corrupt).unwrap();
         let done = append_run(&path, &rows()).unwrap();
         let aside = done.moved_aside.expect("the corrupt file is moved aside");
-        assert_eq!(fs::read_to_string(&aside).unwrap(), *corrupt, "kept byte for byte");
-        assert!(aside.file_name().unwrap().to_string_lossy().starts_with("log.json.corrupt-"));
+        assert_eq!(
+            fs::read_to_string(&aside).unwrap(),
+            *corrupt,
+            "kept byte for byte"
+        );
+        assert!(aside
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("log.json.corrupt-"));
         assert_eq!(done.key, "IP-Login-1");
         assert_eq!(read_json(&path)["count"], 1);
     }
@@ -88,7 +104,11 @@ fn a_run_never_overwrites_an_existing_run() {
     // count says 1, but IP-Login-2 exists already (written by hand, say): it is kept.
     let dir = temp_dir("clash");
     let path = dir.join("log.json");
-    fs::write(&path, r#"{"count": 1, "IP-Login-1": [], "IP-Login-2": ["keep me"]}"#).unwrap();
+    fs::write(
+        &path,
+        r#"{"count": 1, "IP-Login-1": [], "IP-Login-2": ["keep me"]}"#,
+    )
+    .unwrap();
     assert_eq!(append_run(&path, &rows()).unwrap().key, "IP-Login-3");
     let log = read_json(&path);
     assert_eq!(log["IP-Login-2"][0], "keep me");
@@ -120,7 +140,10 @@ fn the_log_is_readable_by_its_owner_only() {
     let dir = temp_dir("mode");
     let path = dir.join("log.json");
     append_run(&path, &rows()).unwrap();
-    assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 }
 
 /// What the log will need at Ctrl-C is checked at start-up: an old file that is not a log is
@@ -133,12 +156,23 @@ fn a_file_that_is_not_a_log_is_moved_aside_at_start_up() {
     fs::write(&path, "not a log").unwrap();
     let log = geotracker::LogFile::At(path.clone());
     let (server, shutdown) = common::start_server_with(|c| c.log = log);
-    assert!(!path.exists(), "moved aside before the server served anyone");
-    let aside: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(
-        aside.iter().any(|n| n.to_string_lossy().starts_with("server.json.corrupt-")),
+        !path.exists(),
+        "moved aside before the server served anyone"
+    );
+    let aside: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        aside
+            .iter()
+            .any(|n| n.to_string_lossy().starts_with("server.json.corrupt-")),
         "{aside:?}"
     );
     shutdown.request();
-    assert_eq!(server.join().unwrap().log.unwrap().unwrap().key, "IP-Login-1");
+    assert_eq!(
+        server.join().unwrap().log.unwrap().unwrap().key,
+        "IP-Login-1"
+    );
 }

@@ -9,7 +9,9 @@ use std::path::Path;
 /// The lines of a file up to (without) its first `#[cfg(test)]` line.
 fn lines_before_tests(path: &Path) -> usize {
     let text = fs::read_to_string(path).unwrap();
-    text.lines().take_while(|line| line.trim_start() != "#[cfg(test)]").count()
+    text.lines()
+        .take_while(|line| line.trim_start() != "#[cfg(test)]")
+        .count()
 }
 
 /// The files of `dir` whose name ends in `.rs`, sorted.
@@ -30,10 +32,16 @@ fn the_core_is_at_most_1500_lines_in_12_files_each_in_the_readme() {
     let core = rust_files(&root.join("src"));
     let total: usize = core.iter().map(|path| lines_before_tests(path)).sum();
     assert!(core.len() <= 12, "{} core files: {core:?}", core.len());
-    assert!(total <= 1500, "the core has {total} lines, more than the README's 1,500");
+    assert!(
+        total <= 1500,
+        "the core has {total} lines, more than the README's 1,500"
+    );
     for path in &core {
         let name = format!("`src/{}`", path.file_name().unwrap().to_string_lossy());
-        assert!(readme.contains(&name), "{name} is not in the README's table of core files");
+        assert!(
+            readme.contains(&name),
+            "{name} is not in the README's table of core files"
+        );
     }
 }
 

@@ -34,16 +34,27 @@ fn the_load_mode_counts_answers_slots_and_queueing() {
     assert!(text.starts_with("8 clients, "), "{text}");
     assert!(text.contains(&format!("{answers} answers")), "{text}");
     let (router_report, _) = system.stop();
-    assert_eq!(router_report.table.len(), answers, "every answer is one table row");
+    assert_eq!(
+        router_report.table.len(),
+        answers,
+        "every answer is one table row"
+    );
 }
 
 #[test]
 fn the_load_mode_counts_refusals_as_errors_by_kind() {
-    let dead = std::net::TcpListener::bind(common::any_port()).unwrap().local_addr().unwrap();
+    let dead = std::net::TcpListener::bind(common::any_port())
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let (router, shutdown) = start_router_with(vec![dead], |_| {});
     let report = load::run(&config(router.addr, 2)).unwrap();
     assert!(report.latencies.is_empty());
-    assert!(report.errors["no server reachable"] > 0, "{:?}", report.errors);
+    assert!(
+        report.errors["no server reachable"] > 0,
+        "{:?}",
+        report.errors
+    );
     assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
     shutdown.request();
     router.join().unwrap();

@@ -56,7 +56,11 @@ fn runs(path: &std::path::Path) -> Map<String, Value> {
         .unwrap_or_else(|e| panic!("the log does not parse after a kill: {e}"));
     let mut map = log.as_object().expect("the log is an object").clone();
     let count = map.remove("count").expect("the log has a count");
-    assert_eq!(count.as_u64(), Some(map.len() as u64), "count matches the runs");
+    assert_eq!(
+        count.as_u64(),
+        Some(map.len() as u64),
+        "count matches the runs"
+    );
     map
 }
 
@@ -70,7 +74,12 @@ fn the_log_survives_kill_9_during_writes() {
     let mut total_kills = 0;
     for round in 0..KILLS {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "log_writer_child", "--ignored", "--test-threads=1"])
+            .args([
+                "--exact",
+                "log_writer_child",
+                "--ignored",
+                "--test-threads=1",
+            ])
             .env(LOG_ENV, &path)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -84,7 +93,11 @@ fn the_log_survives_kill_9_during_writes() {
         let after = runs(&path);
         assert!(after.len() >= before.len(), "round {round}: runs were lost");
         for (key, run) in &before {
-            assert_eq!(after.get(key), Some(run), "round {round}: {key} changed or vanished");
+            assert_eq!(
+                after.get(key),
+                Some(run),
+                "round {round}: {key} changed or vanished"
+            );
         }
         before = after;
     }

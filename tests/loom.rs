@@ -58,7 +58,9 @@ fn every_interleaving(name: &str, test: impl Fn() + Sync + Send + 'static) {
                 .or(payload.downcast_ref::<String>().map(String::as_str));
             // loom unwinds the other threads of a failed interleaving with a payload that is not
             // a message; those, and the planned panic, are not news.
-            let Some(message) = message.filter(|m| *m != PLANNED_PANIC) else { return };
+            let Some(message) = message.filter(|m| *m != PLANNED_PANIC) else {
+                return;
+            };
             let steps = STEPS.with(|steps| steps.borrow().join("\n"));
             eprintln!("the failing interleaving, step by step:\n{steps}\nthen: {message}");
             if message.starts_with("deadlock") {
@@ -77,7 +79,9 @@ fn every_interleaving(name: &str, test: impl Fn() + Sync + Send + 'static) {
         STEPS.with(|steps| steps.borrow_mut().clear());
         test();
     });
-    let bound = model.preemption_bound.map_or("none".to_string(), |b| b.to_string());
+    let bound = model
+        .preemption_bound
+        .map_or("none".to_string(), |b| b.to_string());
     let explored = explored.load(std::sync::atomic::Ordering::Relaxed);
     eprintln!("{name}: {explored} interleavings explored (preemption bound {bound})");
 }
@@ -97,7 +101,10 @@ fn two_slots_three_threads_never_more_holders_than_slots_and_no_slot_lost() {
                 step(name, "acquire");
                 let permit = sem.acquire();
                 step(name, format_args!("holds slot {}", permit.slot()));
-                assert!(!held[permit.slot()].swap(true, SeqCst), "two holders of one slot");
+                assert!(
+                    !held[permit.slot()].swap(true, SeqCst),
+                    "two holders of one slot"
+                );
                 assert!(holders.fetch_add(1, SeqCst) < 2, "more holders than slots");
                 holders.fetch_sub(1, SeqCst);
                 held[permit.slot()].store(false, SeqCst);
@@ -177,11 +184,15 @@ fn one_slot_a_holder_that_panics_still_frees_its_slot() {
 fn one_slot_the_queue_serves_places_in_order() {
     every_interleaving("fifo", || {
         let queue = Arc::new(Queue::new(1));
-        let Admission::Granted(permit) = queue.enter() else { panic!("the slot is free") };
+        let Admission::Granted(permit) = queue.enter() else {
+            panic!("the slot is free")
+        };
         let client = |name: &'static str| {
             let queue = Arc::clone(&queue);
             move || {
-                let Admission::Queued(place) = queue.enter() else { panic!("the slot is held") };
+                let Admission::Queued(place) = queue.enter() else {
+                    panic!("the slot is held")
+                };
                 let position = place.position();
                 step(name, format_args!("queued at place {position}"));
                 let permit = place.wait(None).expect("no time limit");
@@ -197,7 +208,11 @@ fn one_slot_the_queue_serves_places_in_order() {
         step("main", "freed the slot (turn 1)");
         let mut served: Vec<(usize, u64)> = threads.map(|t| t.join().unwrap()).into();
         served.sort();
-        assert_eq!(served, [(1, 2), (2, 3)], "(place, turn): after main's turn 1, place 1 then 2");
+        assert_eq!(
+            served,
+            [(1, 2), (2, 3)],
+            "(place, turn): after main's turn 1, place 1 then 2"
+        );
     });
 }
 
@@ -233,13 +248,20 @@ fn a_second_ctrl_c_and_the_dump_do_not_deadlock_with_a_worker_adding_a_row() {
             thread::yield_now();
         }
         let still_serving = shutdown.drain(Duration::from_secs(3600));
-        step("main", format_args!("drained, {still_serving} still serving; dumps the table"));
+        step(
+            "main",
+            format_args!("drained, {still_serving} still serving; dumps the table"),
+        );
         let dumped = table.take_oldest(usize::MAX);
         if still_serving == 0 {
             assert_eq!(dumped, [row], "a drained worker's row is in the dump");
         }
         worker.join().unwrap();
         ctrl_c.join().unwrap();
-        assert_eq!(dumped.len() + table.take_oldest(usize::MAX).len(), 1, "one row, once");
+        assert_eq!(
+            dumped.len() + table.take_oldest(usize::MAX).len(),
+            1,
+            "one row, once"
+        );
     });
 }

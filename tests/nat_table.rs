@@ -21,7 +21,9 @@ fn concurrent_callers_never_share_a_public_address() {
             let (table, start) = (Arc::clone(&table), Arc::clone(&start));
             thread::spawn(move || {
                 start.wait();
-                table.map(SocketAddr::from(([192, 168, 0, 10], 40000 + i))).public
+                table
+                    .map(SocketAddr::from(([192, 168, 0, 10], 40000 + i)))
+                    .public
             })
         })
         .collect();
@@ -35,7 +37,11 @@ fn concurrent_callers_never_share_a_public_address() {
         .collect();
     // 200 callers, 200 different addresses: exactly .1 to .200, none skipped.
     assert_eq!(octets, (1..=200).collect());
-    assert_eq!(table.take_oldest(usize::MAX).len(), 200, "one row per caller");
+    assert_eq!(
+        table.take_oldest(usize::MAX).len(),
+        200,
+        "one row per caller"
+    );
 }
 
 #[test]
@@ -62,11 +68,21 @@ fn a_server_maps_each_concurrent_caller_to_its_own_address() {
             reply.query
         })
         .collect();
-    assert_eq!(queries.len(), 50, "each caller was located at its own pool address");
+    assert_eq!(
+        queries.len(),
+        50,
+        "each caller was located at its own pool address"
+    );
     shutdown.request();
     let report = server.join().unwrap();
     assert_eq!(report.table.len(), 50);
-    let publics: BTreeSet<String> =
-        report.table.iter().map(|e| e.public.ip().to_string()).collect();
-    assert_eq!(publics, queries, "the table holds exactly the addresses that were located");
+    let publics: BTreeSet<String> = report
+        .table
+        .iter()
+        .map(|e| e.public.ip().to_string())
+        .collect();
+    assert_eq!(
+        publics, queries,
+        "the table holds exactly the addresses that were located"
+    );
 }

@@ -26,7 +26,12 @@ struct Answer {
 }
 
 fn answer(status: u16, body: &str) -> Answer {
-    Answer { status, headers: Vec::new(), body: body.to_string(), delay: Duration::ZERO }
+    Answer {
+        status,
+        headers: Vec::new(),
+        body: body.to_string(),
+        delay: Duration::ZERO,
+    }
 }
 
 impl Answer {
@@ -93,7 +98,11 @@ fn config(url: &str) -> IpApiConfig {
 
 /// An address nothing listens on: bound, then closed.
 fn refused_url() -> String {
-    let port = TcpListener::bind(common::any_port()).unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind(common::any_port())
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     format!("http://127.0.0.1:{port}")
 }
 
@@ -105,16 +114,26 @@ fn ip(text: &str) -> std::net::IpAddr {
 
 #[test]
 fn ip_api_success_asks_only_for_our_fields_and_is_passed_through() {
-    let (url, seen) =
-        http_endpoint(vec![answer(200, ASHBURN).header("X-Rl", "44").header("X-Ttl", "60")]);
+    let (url, seen) = http_endpoint(vec![answer(200, ASHBURN)
+        .header("X-Rl", "44")
+        .header("X-Ttl", "60")]);
     let api = IpApi::new(&config(&url));
     let reply = api.locate(ip("8.8.8.8"));
-    assert_eq!(seen.recv().unwrap(), format!("GET /json/8.8.8.8?fields={FIELDS} HTTP/1.1"));
+    assert_eq!(
+        seen.recv().unwrap(),
+        format!("GET /json/8.8.8.8?fields={FIELDS} HTTP/1.1")
+    );
     assert_eq!(reply.status, "success");
     assert_eq!(reply.source.as_deref(), Some("ip-api.com"));
     let loc = reply.location.unwrap();
-    assert_eq!((loc.region.as_str(), loc.timezone.as_str()), ("VA", "America/New_York"));
-    assert_eq!((loc.org.as_str(), loc.lat), ("Google Public DNS", Some(39.03)));
+    assert_eq!(
+        (loc.region.as_str(), loc.timezone.as_str()),
+        ("VA", "America/New_York")
+    );
+    assert_eq!(
+        (loc.org.as_str(), loc.lat),
+        ("Google Public DNS", Some(39.03))
+    );
 }
 
 #[test]
@@ -141,7 +160,10 @@ fn a_429_pauses_all_requests_until_x_ttl_has_passed() {
     ]);
     let api = IpApi::new(&config(&url));
     let limited = api.locate(ip("8.8.8.8"));
-    assert_eq!(limited, Reply::fail("8.8.8.8", "rate limited by ip-api.com; retry in 30 s"));
+    assert_eq!(
+        limited,
+        Reply::fail("8.8.8.8", "rate limited by ip-api.com; retry in 30 s")
+    );
     // Another address, at once: answered without a request.
     let started = Instant::now();
     let again = api.locate(ip("1.1.1.1"));
@@ -158,14 +180,19 @@ fn a_429_pauses_all_requests_until_x_ttl_has_passed() {
 #[test]
 fn the_last_request_of_the_window_is_answered_and_the_next_one_waits() {
     let (url, seen) = http_endpoint(vec![
-        answer(200, ASHBURN).header("X-Rl", "0").header("X-Ttl", "20"),
+        answer(200, ASHBURN)
+            .header("X-Rl", "0")
+            .header("X-Ttl", "20"),
         answer(200, ASHBURN),
     ]);
     let api = IpApi::new(&config(&url));
     assert!(api.locate(ip("8.8.8.8")).is_success());
     let next = api.locate(ip("9.9.9.9"));
     let message = next.message.unwrap();
-    assert!(message.starts_with("rate limited by ip-api.com; retry in "), "{message}");
+    assert!(
+        message.starts_with("rate limited by ip-api.com; retry in "),
+        "{message}"
+    );
     // The answer already given is still served from the cache.
     assert!(api.locate(ip("8.8.8.8")).is_success());
     assert_eq!(requests(&seen), 1);
@@ -176,7 +203,10 @@ fn a_slow_endpoint_gives_a_fail_reply_within_the_timeout() {
     let mut slow = answer(200, ASHBURN);
     slow.delay = Duration::from_secs(5);
     let (url, seen) = http_endpoint(vec![slow]);
-    let api = IpApi::new(&IpApiConfig { read_timeout: Duration::from_millis(300), ..config(&url) });
+    let api = IpApi::new(&IpApiConfig {
+        read_timeout: Duration::from_millis(300),
+        ..config(&url)
+    });
     let started = Instant::now();
     let reply = api.locate(ip("8.8.8.8"));
     let took = started.elapsed();
@@ -197,7 +227,10 @@ fn malformed_answers_and_http_errors_become_fail_replies() {
     ]);
     let api = IpApi::new(&config(&url));
     let garbled = api.locate(ip("8.8.8.8")).message.unwrap();
-    assert!(garbled.starts_with("ip-api.com reply is not JSON"), "{garbled}");
+    assert!(
+        garbled.starts_with("ip-api.com reply is not JSON"),
+        "{garbled}"
+    );
     let odd = api.locate(ip("8.8.8.8")).message.unwrap();
     assert_eq!(odd, "ip-api.com reply has status \"maybe\"");
     let busy = api.locate(ip("8.8.8.8")).message.unwrap();
@@ -244,7 +277,10 @@ fn a_class_asking_at_once_for_one_address_costs_one_request() {
 fn the_cache_is_bounded_and_can_be_turned_off() {
     let answers = (0..6).map(|_| answer(200, ASHBURN)).collect();
     let (url, seen) = http_endpoint(answers);
-    let api = IpApi::new(&IpApiConfig { cache_size: 2, ..config(&url) });
+    let api = IpApi::new(&IpApiConfig {
+        cache_size: 2,
+        ..config(&url)
+    });
     for a in ["8.8.8.8", "8.8.4.4", "1.1.1.1"] {
         assert!(api.locate(ip(a)).is_success());
     }
@@ -255,7 +291,10 @@ fn the_cache_is_bounded_and_can_be_turned_off() {
     assert_eq!((requests(&seen), api.cached()), (1, 2));
 
     let (url, seen) = http_endpoint(vec![answer(200, ASHBURN), answer(200, ASHBURN)]);
-    let uncached = IpApi::new(&IpApiConfig { cache_ttl: Duration::ZERO, ..config(&url) });
+    let uncached = IpApi::new(&IpApiConfig {
+        cache_ttl: Duration::ZERO,
+        ..config(&url)
+    });
     assert!(uncached.locate(ip("8.8.8.8")).is_success());
     assert!(uncached.locate(ip("8.8.8.8")).is_success());
     assert_eq!((requests(&seen), uncached.cached()), (2, 0));
@@ -290,19 +329,29 @@ fn auto_answers_from_ip_api_when_it_can_and_from_the_database_when_it_cannot() {
         let reply = limited.locate(ip("117.222.175.180"));
         assert_eq!(reply.source.as_deref(), Some(BUNDLED_NAME));
     }
-    assert_eq!(requests(&seen), 1, "rate limited: asked once, then not at all");
+    assert_eq!(
+        requests(&seen),
+        1,
+        "rate limited: asked once, then not at all"
+    );
     assert!(limited.name().contains("falling back to dbip-lite-sample"));
 }
 
 #[test]
 fn the_public_ip_comes_from_the_flag_then_ipify_then_the_fallback() {
     let given = public_ip::resolve_with(Some([1, 2, 3, 4].into()), "http://unused", Duration::ZERO);
-    assert_eq!((given.addr, given.origin), ([1, 2, 3, 4].into(), Origin::Given));
+    assert_eq!(
+        (given.addr, given.origin),
+        ([1, 2, 3, 4].into(), Origin::Given)
+    );
 
     let (url, seen) = http_endpoint(vec![answer(200, "203.0.113.7\n"), answer(200, "<html>")]);
     let asked = public_ip::resolve_with(None, &url, Duration::from_secs(2));
     assert_eq!(seen.recv().unwrap(), "GET / HTTP/1.1");
-    assert_eq!((asked.addr, asked.origin), ([203, 0, 113, 7].into(), Origin::Ipify));
+    assert_eq!(
+        (asked.addr, asked.origin),
+        ([203, 0, 113, 7].into(), Origin::Ipify)
+    );
 
     let garbage = public_ip::resolve_with(None, &url, Duration::from_secs(2));
     assert_eq!(garbage.addr, public_ip::FALLBACK);

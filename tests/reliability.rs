@@ -36,8 +36,13 @@ fn lines_after(addr: SocketAddr, request: &[u8]) -> (Vec<String>, Duration) {
     let started = Instant::now();
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.write_all(request).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let lines = BufReader::new(&stream).lines().map_while(Result::ok).collect();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let lines = BufReader::new(&stream)
+        .lines()
+        .map_while(Result::ok)
+        .collect();
     (lines, started.elapsed())
 }
 
@@ -69,7 +74,10 @@ fn a_silent_client_is_dropped_after_the_request_timeout() {
         reply_of(&lines[0]).message.as_deref(),
         Some("bad request: timed out waiting for a line")
     );
-    assert!(took >= Duration::from_millis(450) && took < Duration::from_secs(3), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
     // It never took the only slot: the next client is served at once.
     let answer = common::ask(router.addr, Request::MyLocation);
     assert_eq!(answer.reply.location.unwrap().city, "A");
@@ -107,7 +115,9 @@ fn a_client_sending_one_byte_at_a_time_is_dropped_at_the_deadline() {
         }
         sent
     });
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut line = String::new();
     BufReader::new(&stream).read_line(&mut line).unwrap();
     let took = started.elapsed();
@@ -137,7 +147,11 @@ fn a_dead_server_is_skipped_and_its_clients_go_to_the_next_slot() {
         assert!(reply.is_success(), "client {n}: {reply:?}");
         let slot = reply.router.unwrap().slot;
         let city = reply.location.unwrap().city;
-        assert_eq!((slot, city.as_str()), if slot == 1 { (1, "B") } else { (2, "C") }, "{n}");
+        assert_eq!(
+            (slot, city.as_str()),
+            if slot == 1 { (1, "B") } else { (2, "C") },
+            "{n}"
+        );
         answered_by.push(servers[slot]);
     }
     shutdown.request();
@@ -160,12 +174,19 @@ fn with_every_server_down_the_client_is_told_within_the_connect_timeout() {
     let message = first.message.unwrap();
     assert!(message.starts_with("no server reachable: "), "{message}");
     for server in &servers {
-        assert!(message.contains(&server.to_string()), "each slot tried once: {message}");
+        assert!(
+            message.contains(&server.to_string()),
+            "each slot tried once: {message}"
+        );
     }
     // The next client is not made to wait for the dead servers again: all are backing off.
     let second = common::ask(router.addr, Request::MyLocation).reply;
     let message = second.message.unwrap();
-    assert_eq!(message.matches("is down (tried again in").count(), 4, "{message}");
+    assert_eq!(
+        message.matches("is down (tried again in").count(),
+        4,
+        "{message}"
+    );
     shutdown.request();
     router.join().unwrap();
 }
@@ -207,7 +228,13 @@ fn a_server_that_comes_back_is_used_again_after_the_backoff() {
 
 /// Stand-in servers that hold each request until the test releases it, reporting each
 /// request as it arrives.
-fn held_servers(n: usize) -> (Vec<SocketAddr>, mpsc::Receiver<()>, Arc<Mutex<Vec<TcpStream>>>) {
+fn held_servers(
+    n: usize,
+) -> (
+    Vec<SocketAddr>,
+    mpsc::Receiver<()>,
+    Arc<Mutex<Vec<TcpStream>>>,
+) {
     let (arrived_tx, arrived) = mpsc::channel();
     let held = Arc::new(Mutex::new(Vec::new()));
     let servers = (0..n)
@@ -234,8 +261,9 @@ fn clients_over_max_clients_are_told_router_busy_at_once() {
     let (servers, arrived, held) = held_servers(4);
     let (router, shutdown) = start_router_with(servers, |c| c.limits.max_clients = 2);
     let addr = router.addr;
-    let in_flight: Vec<_> =
-        (0..2).map(|_| thread::spawn(move || common::ask(addr, Request::MyLocation))).collect();
+    let in_flight: Vec<_> = (0..2)
+        .map(|_| thread::spawn(move || common::ask(addr, Request::MyLocation)))
+        .collect();
     arrived.recv().unwrap();
     arrived.recv().unwrap();
     // Two clients are being served: the third is refused at once, without a thread.
@@ -289,9 +317,15 @@ fn two_hundred_refused_callers_read_server_busy_then_a_clean_end_not_a_reset() {
             })
         })
         .collect();
-    let replies: Vec<_> = callers.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    let replies: Vec<_> = callers
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
     let busy = Reply::fail("", "server busy");
-    let read = replies.iter().filter(|r| matches!(r, Ok(l) if reply_of(l) == busy)).count();
+    let read = replies
+        .iter()
+        .filter(|r| matches!(r, Ok(l) if reply_of(l) == busy))
+        .count();
     let errors: Vec<_> = replies.iter().filter_map(|r| r.as_ref().err()).collect();
     assert_eq!(
         (read, errors.len()),
@@ -311,13 +345,18 @@ fn a_client_that_waits_longer_than_the_queue_timeout_is_told_so() {
         c.limits.queue_timeout = Some(Duration::from_millis(300));
     });
     let addr = router.addr;
-    let busy: Vec<_> =
-        (0..4).map(|_| thread::spawn(move || common::ask(addr, Request::MyLocation))).collect();
+    let busy: Vec<_> = (0..4)
+        .map(|_| thread::spawn(move || common::ask(addr, Request::MyLocation)))
+        .collect();
     for _ in 0..4 {
         arrived.recv().unwrap();
     }
     let (lines, took) = lines_after(addr, b"\n");
-    assert_eq!(lines.len(), 2, "a queued notice, then the answer: {lines:?}");
+    assert_eq!(
+        lines.len(),
+        2,
+        "a queued notice, then the answer: {lines:?}"
+    );
     assert_eq!(lines[0], r#"{"status":"queued","position":1}"#);
     assert_eq!(
         reply_of(&lines[1]).message.as_deref(),
@@ -329,7 +368,11 @@ fn a_client_that_waits_longer_than_the_queue_timeout_is_told_so() {
         assert!(c.join().unwrap().reply.is_success());
     }
     shutdown.request();
-    assert_eq!(router.join().unwrap().table.len(), 4, "the one that gave up took no slot");
+    assert_eq!(
+        router.join().unwrap().table.len(),
+        4,
+        "the one that gave up took no slot"
+    );
 }
 
 #[test]
@@ -354,7 +397,9 @@ fn shutdown_with_100_clients_in_flight_answers_and_logs_every_one() {
         })
         .collect();
     for _ in 0..96 {
-        queued.recv_timeout(Duration::from_secs(20)).expect("96 clients queue");
+        queued
+            .recv_timeout(Duration::from_secs(20))
+            .expect("96 clients queue");
     }
     // All 100 are in: four hold slots, 96 wait. Now Ctrl-C (what the signal watcher calls).
     let stopping = Instant::now();
@@ -362,7 +407,10 @@ fn shutdown_with_100_clients_in_flight_answers_and_logs_every_one() {
     let took = stopping.elapsed();
     let mut clients_seen = BTreeSet::new();
     for c in clients {
-        let answer = c.join().unwrap().expect("every accepted client gets an answer");
+        let answer = c
+            .join()
+            .unwrap()
+            .expect("every accepted client gets an answer");
         assert!(answer.reply.is_success(), "{:?}", answer.reply);
         clients_seen.insert(answer.reply.router.unwrap().queue_position);
     }
@@ -390,7 +438,9 @@ fn a_connection_that_closes_without_a_word_is_not_answered_and_not_logged() {
         for _ in 0..5 {
             let mut stream = TcpStream::connect(addr).unwrap();
             stream.shutdown(std::net::Shutdown::Write).unwrap();
-            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
             let mut answer = String::new();
             std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
             assert_eq!(answer, "", "{addr} answered a connection that said nothing");
@@ -399,9 +449,16 @@ fn a_connection_that_closes_without_a_word_is_not_answered_and_not_logged() {
     // A client that says "where am I?" still gets its answer, and its rows.
     assert!(system.ask(Request::MyLocation).reply.is_success());
     let (router, servers) = system.stop();
-    assert_eq!(router.table.len(), 1, "only the real client is in the router's table");
+    assert_eq!(
+        router.table.len(),
+        1,
+        "only the real client is in the router's table"
+    );
     let server_rows: usize = servers.iter().map(|s| s.table.len()).sum();
-    assert_eq!(server_rows, 1, "only the router's connection is in a server's table");
+    assert_eq!(
+        server_rows, 1,
+        "only the router's connection is in a server's table"
+    );
 }
 
 /// Idle connections from one address used to fill every place (`--max-clients`) and lock every
@@ -424,17 +481,25 @@ fn idle_connections_from_one_address_do_not_lock_other_clients_out() {
     let port = router.addr.port();
     // 40 idle connections from ::1, accepted in order: the first 20 are kept waiting for their
     // request line, the other 20 are told "busy" at once.
-    let idle: Vec<TcpStream> =
-        (0..40).map(|_| TcpStream::connect(("::1", port)).unwrap()).collect();
+    let idle: Vec<TcpStream> = (0..40)
+        .map(|_| TcpStream::connect(("::1", port)).unwrap())
+        .collect();
     for stream in &idle[20..] {
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         let mut line = String::new();
         BufReader::new(stream).read_line(&mut line).unwrap();
-        assert!(line.contains("router busy: 20 connections from ::1 already"), "{line}");
+        assert!(
+            line.contains("router busy: 20 connections from ::1 already"),
+            "{line}"
+        );
     }
     for stream in &idle[..20] {
         stream.set_nonblocking(true).unwrap();
-        let e = (&*stream).read(&mut [0; 1]).expect_err("an admitted connection is kept open");
+        let e = (&*stream)
+            .read(&mut [0; 1])
+            .expect_err("an admitted connection is kept open");
         assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
     }
     // A student on 127.0.0.1 is still served, at once.
@@ -457,8 +522,9 @@ fn a_client_waiting_in_the_queue_outlives_the_request_timeout() {
         c.limits.request_timeout = Duration::from_millis(200);
     });
     let addr = router.addr;
-    let busy: Vec<_> =
-        (0..4).map(|_| thread::spawn(move || common::ask(addr, Request::MyLocation))).collect();
+    let busy: Vec<_> = (0..4)
+        .map(|_| thread::spawn(move || common::ask(addr, Request::MyLocation)))
+        .collect();
     for _ in 0..4 {
         arrived.recv().unwrap();
     }
@@ -477,7 +543,10 @@ fn a_client_waiting_in_the_queue_outlives_the_request_timeout() {
     }
     arrived.recv().unwrap();
     release(&held);
-    let answer = waiting.join().unwrap().expect("the queued client is answered");
+    let answer = waiting
+        .join()
+        .unwrap()
+        .expect("the queued client is answered");
     assert!(answer.reply.is_success(), "{:?}", answer.reply);
     assert!(answer.reply.router.unwrap().waited_ms >= 1000);
     shutdown.request();
@@ -508,5 +577,8 @@ fn a_router_trickling_bytes_cannot_keep_the_client_past_its_deadline() {
         .expect_err("no answer can come");
     let took = started.elapsed();
     assert!(err.to_string().contains("timed out"), "{err}");
-    assert!(took >= deadline && took < Duration::from_secs(3), "gave up after {took:?}");
+    assert!(
+        took >= deadline && took < Duration::from_secs(3),
+        "gave up after {took:?}"
+    );
 }

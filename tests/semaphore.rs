@@ -47,7 +47,10 @@ fn never_more_than_four_clients_hold_a_slot_and_no_slot_is_shared() {
                     first_four.fetch_add(1, Ordering::SeqCst);
                     let deadline = std::time::Instant::now() + Duration::from_secs(10);
                     while first_four.load(Ordering::SeqCst) < 4 {
-                        assert!(std::time::Instant::now() < deadline, "four never held at once");
+                        assert!(
+                            std::time::Instant::now() < deadline,
+                            "four never held at once"
+                        );
                         thread::yield_now();
                     }
                 }
@@ -110,7 +113,10 @@ fn a_panicking_worker_does_not_leak_its_slot() {
     }
     assert_eq!(sem.counts().0, 4);
     let all: Vec<_> = (0..4).map(|_| sem.acquire()).collect();
-    assert_eq!(all.iter().map(|p| p.slot()).collect::<Vec<_>>(), [0, 1, 2, 3]);
+    assert_eq!(
+        all.iter().map(|p| p.slot()).collect::<Vec<_>>(),
+        [0, 1, 2, 3]
+    );
 }
 
 /// Through the router, over TCP: four servers that answer only when the test says so, so the
@@ -149,8 +155,12 @@ fn the_router_serves_queued_clients_in_arrival_order() {
     let mut clients: Vec<_> = (0..4).map(|k| ask(k, queued_tx.clone())).collect();
     // Every wait has a limit: a broken semaphore must fail this test, not hang it.
     let limit = Duration::from_secs(10);
-    let mut busy: Vec<(usize, String)> =
-        (0..4).map(|_| seen.recv_timeout(limit).expect("a request reaches a server")).collect();
+    let mut busy: Vec<(usize, String)> = (0..4)
+        .map(|_| {
+            seen.recv_timeout(limit)
+                .expect("a request reaches a server")
+        })
+        .collect();
     busy.sort();
     assert_eq!(busy.iter().map(|b| b.0).collect::<Vec<_>>(), [0, 1, 2, 3]);
 
@@ -159,7 +169,9 @@ fn the_router_serves_queued_clients_in_arrival_order() {
     for k in 4..N {
         clients.push(ask(k, queued_tx.clone()));
         assert_eq!(
-            queued.recv_timeout(limit).expect("the client is told its place"),
+            queued
+                .recv_timeout(limit)
+                .expect("the client is told its place"),
             k - 3,
             "client {k}'s place in the queue"
         );
@@ -193,7 +205,9 @@ fn the_router_serves_queued_clients_in_arrival_order() {
 #[test]
 fn a_server_that_fails_mid_request_does_not_leak_its_slot() {
     // Two servers read the request and close without a word; two are not even listening.
-    let closing: Vec<_> = (0..2).map(|_| fake_server(|stream, _| drop(stream))).collect();
+    let closing: Vec<_> = (0..2)
+        .map(|_| fake_server(|stream, _| drop(stream)))
+        .collect();
     let dead: Vec<_> = (0..2)
         .map(|_| {
             let l = std::net::TcpListener::bind(common::any_port()).unwrap();

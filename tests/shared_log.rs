@@ -25,7 +25,10 @@ fn processes_appending_to_one_log_at_once_lose_no_run() {
     };
     // The child's part: append RUNS runs of one row each, as fast as it can.
     if let Ok(path) = std::env::var(WRITER) {
-        let me: usize = std::env::var("GEOTRACKER_TEST_WRITER_NUMBER").unwrap().parse().unwrap();
+        let me: usize = std::env::var("GEOTRACKER_TEST_WRITER_NUMBER")
+            .unwrap()
+            .parse()
+            .unwrap();
         for _ in 0..RUNS {
             append_run(Path::new(&path), &[row(me)]).expect("append a run");
         }
@@ -36,7 +39,10 @@ fn processes_appending_to_one_log_at_once_lose_no_run() {
     let writers: Vec<_> = (0..WRITERS)
         .map(|n| {
             Command::new(std::env::current_exe().unwrap())
-                .args(["processes_appending_to_one_log_at_once_lose_no_run", "--exact"])
+                .args([
+                    "processes_appending_to_one_log_at_once_lose_no_run",
+                    "--exact",
+                ])
                 .env(WRITER, &path)
                 .env("GEOTRACKER_TEST_WRITER_NUMBER", n.to_string())
                 .stdout(Stdio::null())
@@ -52,13 +58,22 @@ fn processes_appending_to_one_log_at_once_lose_no_run() {
     assert_eq!(log["count"], runs, "every run is counted");
     let mut per_writer = vec![0; WRITERS];
     for n in 1..=runs {
-        let run =
-            log[format!("IP-Login-{n}")].as_array().unwrap_or_else(|| panic!("IP-Login-{n} lost"));
-        assert_eq!(run.len(), 1, "IP-Login-{n} holds one run's row, not two merged");
+        let run = log[format!("IP-Login-{n}")]
+            .as_array()
+            .unwrap_or_else(|| panic!("IP-Login-{n} lost"));
+        assert_eq!(
+            run.len(),
+            1,
+            "IP-Login-{n} holds one run's row, not two merged"
+        );
         let port = run[0]["IP No."][0][1].as_u64().unwrap() as usize;
         per_writer[port - 40_000] += 1;
     }
-    assert_eq!(per_writer, vec![RUNS; WRITERS], "each writer's runs are all there");
+    assert_eq!(
+        per_writer,
+        vec![RUNS; WRITERS],
+        "each writer's runs are all there"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -69,7 +84,11 @@ fn processes_appending_to_one_log_at_once_lose_no_run() {
 fn servers_on_two_addresses_with_one_port_keep_a_default_log_each() {
     use geotracker::{LogFile, Output, Server, ServerConfig, Shutdown};
     let dir = common::temp_dir("two-addresses");
-    let port = std::net::TcpListener::bind("127.0.0.2:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.2:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let stops: Vec<_> = [[127, 0, 0, 2], [127, 0, 0, 3]]
         .into_iter()
         .map(|ip| {
@@ -90,7 +109,10 @@ fn servers_on_two_addresses_with_one_port_keep_a_default_log_each() {
         let log = dir.join(format!("geotracker-server-{ip}-{port}.json"));
         let log: Value = serde_json::from_slice(&std::fs::read(&log).unwrap()).unwrap();
         assert_eq!(
-            (log["count"].as_u64(), log["IP-Login-1"].as_array().map(Vec::len)),
+            (
+                log["count"].as_u64(),
+                log["IP-Login-1"].as_array().map(Vec::len)
+            ),
             (Some(1), Some(1))
         );
     }
@@ -140,24 +162,43 @@ fn two_routers_and_two_servers_stopped_together_50_times_lose_no_run() {
     };
     const STOPS: usize = 50;
     for _ in 0..STOPS {
-        let servers: Vec<_> =
-            (0..2).map(|_| start("server", &["--public-ip", "117.222.175.180"])).collect();
+        let servers: Vec<_> = (0..2)
+            .map(|_| start("server", &["--public-ip", "117.222.175.180"]))
+            .collect();
         let list = format!("127.0.0.1:{},127.0.0.1:{}", servers[0].1, servers[1].1);
-        let routers: Vec<_> = (0..2).map(|_| start("router", &["--servers", &list])).collect();
+        let routers: Vec<_> = (0..2)
+            .map(|_| start("router", &["--servers", &list]))
+            .collect();
         for (_, port) in &routers {
-            common::ask(([127, 0, 0, 1], *port).into(), geotracker::Request::MyLocation);
+            common::ask(
+                ([127, 0, 0, 1], *port).into(),
+                geotracker::Request::MyLocation,
+            );
         }
-        let mut all: Vec<_> = routers.into_iter().chain(servers).map(|(child, _)| child).collect();
+        let mut all: Vec<_> = routers
+            .into_iter()
+            .chain(servers)
+            .map(|(child, _)| child)
+            .collect();
         let pids: Vec<String> = all.iter().map(|c| c.id().to_string()).collect();
         // One `kill` for all four: they stop, and write the log, at the same moment.
-        assert!(Command::new("kill").arg("-INT").args(&pids).status().unwrap().success());
+        assert!(Command::new("kill")
+            .arg("-INT")
+            .args(&pids)
+            .status()
+            .unwrap()
+            .success());
         for child in &mut all {
             assert_eq!(child.wait().unwrap().code(), Some(0));
         }
     }
     let log: Value = serde_json::from_slice(&std::fs::read(&log).unwrap()).unwrap();
     let runs: Vec<usize> = (1..=4 * STOPS)
-        .map(|n| log[format!("IP-Login-{n}")].as_array().map_or(usize::MAX, Vec::len))
+        .map(|n| {
+            log[format!("IP-Login-{n}")]
+                .as_array()
+                .map_or(usize::MAX, Vec::len)
+        })
         .collect();
     let lost = runs.iter().filter(|&&rows| rows == usize::MAX).count();
     println!(

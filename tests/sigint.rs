@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 
 /// Starts the router example and returns it with the port it bound and its stdout so far.
 fn start_router(log_dir: &std::path::Path) -> (Child, u16, mpsc::Receiver<String>) {
-    start_router_with(log_dir, &["--server-port", "0", "--public-ip", "117.222.175.180"])
+    start_router_with(
+        log_dir,
+        &["--server-port", "0", "--public-ip", "117.222.175.180"],
+    )
 }
 
 /// [`start_router`] with these arguments instead of the in-process servers'.
@@ -33,7 +36,11 @@ fn start_router_with(
         .spawn()
         .unwrap();
     let lines = common::stdout_lines(&mut child);
-    let port = common::line_after(&lines, "router: socket bound to port ", Duration::from_secs(20));
+    let port = common::line_after(
+        &lines,
+        "router: socket bound to port ",
+        Duration::from_secs(20),
+    );
     (child, port.parse().unwrap(), lines)
 }
 
@@ -59,7 +66,10 @@ fn sigint_prints_the_table_writes_the_log_and_exits_0() {
     let served = answer.reply.router.clone().unwrap();
 
     let sent = Instant::now();
-    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let mut stderr = child.stderr.take().unwrap();
     let status = wait_with_limit(child, Duration::from_secs(10));
@@ -70,13 +80,26 @@ fn sigint_prints_the_table_writes_the_log_and_exits_0() {
     let mut err = String::new();
     stderr.read_to_string(&mut err).unwrap();
     let out = out.join("\n");
-    assert!(out.contains("Current IPTABLE of the router before terminating the program:"), "{out}");
+    assert!(
+        out.contains("Current IPTABLE of the router before terminating the program:"),
+        "{out}"
+    );
     assert!(out.contains("1\t\t\t[('127.0.0.1', "), "{out}");
     assert!(out.contains(&format!("'{}']", served.server)), "{out}");
-    assert!(out.contains("router: table written to the log as IP-Login-1 (1 row)"), "{out}");
-    assert_eq!(out.matches("Current IPTABLE of the server").count(), 4, "{out}");
+    assert!(
+        out.contains("router: table written to the log as IP-Login-1 (1 row)"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("Current IPTABLE of the server").count(),
+        4,
+        "{out}"
+    );
     assert!(err.is_empty(), "nothing on stderr: {err}");
-    assert!(out.contains("stopping: serving the clients already in"), "{out}");
+    assert!(
+        out.contains("stopping: serving the clients already in"),
+        "{out}"
+    );
 
     let log: Value =
         serde_json::from_slice(&std::fs::read(dir.join("geotracker-router.json")).unwrap())
@@ -90,7 +113,10 @@ fn sigint_prints_the_table_writes_the_log_and_exits_0() {
         &std::fs::read(dir.join(format!("geotracker-server-{server_port}.json"))).unwrap(),
     )
     .unwrap();
-    assert_eq!(server_log["IP-Login-1"][0]["IP No."][1][0], "117.222.175.180");
+    assert_eq!(
+        server_log["IP-Login-1"][0]["IP No."][1][0],
+        "117.222.175.180"
+    );
     eprintln!("stopped {stopped_in:?} after SIGINT");
 }
 
@@ -107,7 +133,10 @@ fn wait_for_line(lines: &mpsc::Receiver<String>, prefix: &str) -> String {
 }
 
 fn send_sigint(child: &Child) {
-    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
 }
 
@@ -129,7 +158,8 @@ fn a_second_sigint_exits_at_once_after_writing_the_table() {
     let client = thread::spawn(move || {
         geotracker::client::ask(router, Request::MyLocation, common::CLIENT_TIMEOUT, |_| {})
     });
-    got.recv_timeout(Duration::from_secs(10)).expect("the request reaches the server");
+    got.recv_timeout(Duration::from_secs(10))
+        .expect("the request reaches the server");
 
     send_sigint(&child);
     wait_for_line(&lines, "stopping: serving the clients already in");
@@ -139,7 +169,10 @@ fn a_second_sigint_exits_at_once_after_writing_the_table() {
     let took = sent.elapsed();
     let stdout_rest = lines.try_iter().collect::<Vec<_>>().join("\n");
     assert_eq!(status.code(), Some(130), "{stdout_rest}");
-    assert!(took < Duration::from_secs(2), "exited {took:?} after the second SIGINT");
+    assert!(
+        took < Duration::from_secs(2),
+        "exited {took:?} after the second SIGINT"
+    );
     assert!(stdout_rest.contains("stopping at once"), "{stdout_rest}");
     // The table as it was: the one client in flight.
     let log: Value =
@@ -164,7 +197,10 @@ fn a_router_whose_output_is_gone_still_stops_on_sigint_and_writes_its_log() {
     // The reader thread notices the closed channel at the router's next line and closes the
     // pipe; ask until that has happened at least once.
     for _ in 0..5 {
-        assert_eq!(common::ask(router, Request::MyLocation).reply.status, "success");
+        assert_eq!(
+            common::ask(router, Request::MyLocation).reply.status,
+            "success"
+        );
     }
     send_sigint(&child);
     let status = wait_with_limit(child, Duration::from_secs(10));
@@ -195,6 +231,10 @@ fn a_hang_up_or_a_quit_signal_stops_the_router_and_writes_its_log() {
         let log: Value =
             serde_json::from_slice(&std::fs::read(dir.join("geotracker-router.json")).unwrap())
                 .unwrap_or_else(|e| panic!("SIG{signal}: no log: {e}"));
-        assert_eq!(log["IP-Login-1"].as_array().map(Vec::len), Some(1), "SIG{signal}");
+        assert_eq!(
+            log["IP-Login-1"].as_array().map(Vec::len),
+            Some(1),
+            "SIG{signal}"
+        );
     }
 }

@@ -13,7 +13,9 @@ use std::collections::BTreeSet;
 fn runs(path: &std::path::Path) -> Vec<Vec<Value>> {
     let log: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     let count = log["count"].as_u64().unwrap();
-    (1..=count).map(|n| log[format!("IP-Login-{n}")].as_array().unwrap().clone()).collect()
+    (1..=count)
+        .map(|n| log[format!("IP-Login-{n}")].as_array().unwrap().clone())
+        .collect()
 }
 
 #[test]
@@ -58,7 +60,10 @@ fn a_server_forgets_written_callers_but_keeps_its_pool_moving() {
     });
     for _ in 0..10 {
         let reply = common::ask(server.addr, Request::MyLocation).reply;
-        let missed = reply.message.as_deref().is_some_and(|m| m.starts_with("not in database"));
+        let missed = reply
+            .message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("not in database"));
         assert!(reply.is_success() || missed);
     }
     shutdown.request();
@@ -104,9 +109,19 @@ fn a_full_table_that_cannot_be_written_keeps_its_rows_until_it_can() {
     let (report, _) = system.stop();
     assert_eq!(report.table.len(), 5);
     let runs = runs(&log);
-    assert_eq!(runs.iter().map(Vec::len).collect::<Vec<_>>(), [10, 10, 10, 5]);
-    let ports: BTreeSet<u64> =
-        runs.iter().flatten().map(|row| row["IP No."][0][1].as_u64().unwrap()).collect();
-    assert_eq!(ports.len(), 35, "every client once: no row lost, none written twice");
+    assert_eq!(
+        runs.iter().map(Vec::len).collect::<Vec<_>>(),
+        [10, 10, 10, 5]
+    );
+    let ports: BTreeSet<u64> = runs
+        .iter()
+        .flatten()
+        .map(|row| row["IP No."][0][1].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        ports.len(),
+        35,
+        "every client once: no row lost, none written twice"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -39,7 +39,11 @@ fn the_trace_shows_four_slots_busy_and_the_others_waiting_in_order() {
         .collect();
     let count = |step: &str| events.iter().filter(|e| e["step"] == step).count();
     assert_eq!((count("granted"), count("released")), (10, 10));
-    assert_eq!(count("queued"), 6, "four clients got a slot at once, six waited");
+    assert_eq!(
+        count("queued"),
+        6,
+        "four clients got a slot at once, six waited"
+    );
 
     // Replay the timeline: never more than four slots held, never one slot held twice, and each
     // client given a slot after it queued. (A grant is recorded by its thread just after the
@@ -57,7 +61,10 @@ fn the_trace_shows_four_slots_busy_and_the_others_waiting_in_order() {
             }
             "granted" => {
                 let slot = e["slot"].as_u64().unwrap();
-                assert!(held.insert(slot, client.clone()).is_none(), "slot {slot} held twice");
+                assert!(
+                    held.insert(slot, client.clone()).is_none(),
+                    "slot {slot} held twice"
+                );
                 assert!(held.len() <= 4);
                 if let Some((t, place)) = queued_at.get(&client) {
                     assert!(e["t_ms"].as_f64().unwrap() >= *t, "granted before queued");
@@ -75,6 +82,9 @@ fn the_trace_shows_four_slots_busy_and_the_others_waiting_in_order() {
     // First come, first served: by place in the queue, the turns only go up.
     place_and_turn.sort_unstable();
     assert_eq!(place_and_turn.len(), 6);
-    assert!(place_and_turn.windows(2).all(|w| w[0].1 < w[1].1), "{place_and_turn:?}");
+    assert!(
+        place_and_turn.windows(2).all(|w| w[0].1 < w[1].1),
+        "{place_and_turn:?}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }

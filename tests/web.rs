@@ -40,7 +40,9 @@ impl Answer {
 /// Sends `request` as it is, then reads the whole answer (the server closes after it).
 fn exchange(addr: SocketAddr, request: &[u8]) -> Answer {
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     stream.write_all(request).unwrap();
     read_answer(stream)
 }
@@ -49,11 +51,25 @@ fn read_answer(mut stream: TcpStream) -> Answer {
     let mut bytes = Vec::new();
     stream.read_to_end(&mut bytes).unwrap();
     let text = String::from_utf8(bytes).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no head: {text:?}"));
-    let code = head.strip_prefix("HTTP/1.1 ").and_then(|rest| rest.get(..3)).map(str::parse);
-    let code = code.unwrap_or_else(|| panic!("not a status line: {head}")).unwrap();
-    let answer = Answer { code, head: head.to_string(), body: body.to_string() };
-    assert_eq!(answer.header("Content-Length"), Some(body.len().to_string().as_str()));
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no head: {text:?}"));
+    let code = head
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .map(str::parse);
+    let code = code
+        .unwrap_or_else(|| panic!("not a status line: {head}"))
+        .unwrap();
+    let answer = Answer {
+        code,
+        head: head.to_string(),
+        body: body.to_string(),
+    };
+    assert_eq!(
+        answer.header("Content-Length"),
+        Some(body.len().to_string().as_str())
+    );
     assert_eq!(answer.header("Connection"), Some("close"));
     answer
 }
@@ -82,11 +98,27 @@ fn the_page_has_the_button_and_a_field_per_reply_field_and_loads_nothing_from_el
     let (page, shutdown) = start_web_page(common::any_port(), |_| {});
     let index = get(page.addr, "/");
     assert_eq!(index.code, 200);
-    assert_eq!(index.header("Content-Type"), Some("text/html; charset=utf-8"));
-    assert_eq!(index.header("Content-Security-Policy"), Some("default-src 'self'"));
-    assert_eq!(index.body.matches(">Click me to get your location!</button>").count(), 1);
+    assert_eq!(
+        index.header("Content-Type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(
+        index.header("Content-Security-Policy"),
+        Some("default-src 'self'")
+    );
+    assert_eq!(
+        index
+            .body
+            .matches(">Click me to get your location!</button>")
+            .count(),
+        1
+    );
     for id in common::PAGE_FIELD_IDS {
-        assert_eq!(index.body.matches(&format!(" id=\"{id}\"")).count(), 1, "id {id}");
+        assert_eq!(
+            index.body.matches(&format!(" id=\"{id}\"")).count(),
+            1,
+            "id {id}"
+        );
     }
     assert_eq!(get(page.addr, "/index.html").body, index.body);
     assert_eq!(get(page.addr, "/?from=bookmark").body, index.body);
@@ -100,7 +132,10 @@ fn the_page_has_the_button_and_a_field_per_reply_field_and_loads_nothing_from_el
     ] {
         assert!(links.contains(&path), "{path} in {links:?}");
         let file = get(page.addr, path);
-        assert_eq!((file.code, file.header("Content-Type")), (200, Some(content_type)));
+        assert_eq!(
+            (file.code, file.header("Content-Type")),
+            (200, Some(content_type))
+        );
         assert!(file.body.len() > 100, "{path}");
         if path != "/favicon.svg" {
             // (The icon names its XML namespace, which is not a download.)
@@ -130,11 +165,26 @@ fn json_answers_what_the_terminal_client_gets() {
     let system = System::start(Duration::ZERO);
     let (page, shutdown) = start_web_page(system.router_addr, |_| {});
     let mine = get(page.addr, "/json").reply();
-    assert_eq!((mine.status.as_str(), mine.query.as_str()), ("success", "117.222.175.180"));
-    let served = mine.router.clone().expect("the router says which slot served it");
-    assert!(system.server_addrs.iter().any(|s| s.to_string() == served.server), "{served:?}");
+    assert_eq!(
+        (mine.status.as_str(), mine.query.as_str()),
+        ("success", "117.222.175.180")
+    );
+    let served = mine
+        .router
+        .clone()
+        .expect("the router says which slot served it");
+    assert!(
+        system
+            .server_addrs
+            .iter()
+            .any(|s| s.to_string() == served.server),
+        "{served:?}"
+    );
     let terminal = |ip: &str| system.ask(Request::parse(ip).unwrap()).reply;
-    assert_eq!(without_router(mine.clone()), without_router(terminal(&mine.query)));
+    assert_eq!(
+        without_router(mine.clone()),
+        without_router(terminal(&mine.query))
+    );
     for (path, ip) in [
         ("/json/8.8.8.8", "8.8.8.8"),
         ("/json/2001%3A4860%3A4860%3A%3A8888", "2001:4860:4860::8888"),
@@ -142,16 +192,30 @@ fn json_answers_what_the_terminal_client_gets() {
         ("/json/10.0.0.1", "10.0.0.1"),
     ] {
         let reply = get(page.addr, path).reply();
-        assert_eq!(without_router(reply.clone()), without_router(terminal(ip)), "{path}");
+        assert_eq!(
+            without_router(reply.clone()),
+            without_router(terminal(ip)),
+            "{path}"
+        );
         assert_eq!(reply.query, ip);
     }
-    assert_eq!(get(page.addr, "/json/8.8.8.8").reply().location.unwrap().country_code, "US");
+    assert_eq!(
+        get(page.addr, "/json/8.8.8.8")
+            .reply()
+            .location
+            .unwrap()
+            .country_code,
+        "US"
+    );
     let private = get(page.addr, "/json/10.0.0.1").reply();
     assert_eq!(
         (private.status.as_str(), private.message.as_deref()),
         ("fail", Some("private range"))
     );
-    for (path, query) in [("/json/not-an-address", "not-an-address"), ("/json/%zz", "%zz")] {
+    for (path, query) in [
+        ("/json/not-an-address", "not-an-address"),
+        ("/json/%zz", "%zz"),
+    ] {
         let reply = get(page.addr, path).reply();
         assert_eq!(reply, Reply::fail(query, "invalid query"), "{path}");
     }
@@ -160,12 +224,19 @@ fn json_answers_what_the_terminal_client_gets() {
     let (router, _) = system.stop();
     // /json and its terminal twin, four paths and their twins, then 8.8.8.8 and 10.0.0.1 again;
     // the two that are not addresses are answered by the page itself.
-    assert_eq!(router.table.len(), 1 + 1 + 4 * 2 + 2, "each lookup went through the router once");
+    assert_eq!(
+        router.table.len(),
+        1 + 1 + 4 * 2 + 2,
+        "each lookup went through the router once"
+    );
 }
 
 #[test]
 fn a_router_that_is_down_or_silent_is_said_in_words() {
-    let down = TcpListener::bind(common::any_port()).unwrap().local_addr().unwrap();
+    let down = TcpListener::bind(common::any_port())
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let (page, shutdown) = start_web_page(down, |_| {});
     let reply = get(page.addr, "/json").reply();
     assert_eq!(reply.status, "fail");
@@ -179,13 +250,17 @@ fn a_router_that_is_down_or_silent_is_said_in_words() {
     // A router that takes the connection and never answers.
     let silent = TcpListener::bind(common::any_port()).unwrap();
     let silent_addr = silent.local_addr().unwrap();
-    let (page, shutdown) =
-        start_web_page(silent_addr, |config| config.timeout = Duration::from_millis(500));
+    let (page, shutdown) = start_web_page(silent_addr, |config| {
+        config.timeout = Duration::from_millis(500)
+    });
     let reply = get(page.addr, "/json/8.8.8.8").reply();
     assert_eq!(reply.status, "fail");
     assert_eq!(reply.query, "8.8.8.8");
     let message = reply.message.unwrap();
-    assert_eq!(message, "no answer from the router: timed out waiting for a line");
+    assert_eq!(
+        message,
+        "no answer from the router: timed out waiting for a line"
+    );
     drop(silent);
     shutdown.request();
     page.join().unwrap();
@@ -196,7 +271,9 @@ fn bad_or_oversized_requests_get_a_4xx_and_the_page_is_still_served() {
     let (page, shutdown) = start_web_page(common::any_port(), |config| {
         config.limits.read_timeout = Duration::from_millis(500)
     });
-    let many_headers: String = (0..=MAX_HEADERS).map(|i| format!("X-{i}: {i}\r\n")).collect();
+    let many_headers: String = (0..=MAX_HEADERS)
+        .map(|i| format!("X-{i}: {i}\r\n"))
+        .collect();
     let big_header = format!("Cookie: {}\r\n", "c".repeat(MAX_HEAD));
     let cases: Vec<(Vec<u8>, u16)> = vec![
         (b"garbage\r\n\r\n".to_vec(), 400),
@@ -205,14 +282,29 @@ fn bad_or_oversized_requests_get_a_4xx_and_the_page_is_still_served() {
         (b"GET  / HTTP/1.1\r\n\r\n".to_vec(), 400),
         (b"GET http://elsewhere/ HTTP/1.1\r\n\r\n".to_vec(), 400),
         (b"GET /\xff\xfe HTTP/1.1\r\n\r\n".to_vec(), 400),
-        (b"POST /json HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}".to_vec(), 405),
+        (
+            b"POST /json HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}".to_vec(),
+            405,
+        ),
         (b"HEAD / HTTP/1.1\r\n\r\n".to_vec(), 405),
         (b"GET /nowhere HTTP/1.1\r\n\r\n".to_vec(), 404),
         (b"GET /../../etc/passwd HTTP/1.1\r\n\r\n".to_vec(), 404),
-        (format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(MAX_REQUEST_LINE)).into_bytes(), 414),
-        (format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(MAX_HEAD * 4)).into_bytes(), 414),
-        (format!("GET / HTTP/1.1\r\n{many_headers}\r\n").into_bytes(), 431),
-        (format!("GET / HTTP/1.1\r\n{big_header}\r\n").into_bytes(), 431),
+        (
+            format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(MAX_REQUEST_LINE)).into_bytes(),
+            414,
+        ),
+        (
+            format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(MAX_HEAD * 4)).into_bytes(),
+            414,
+        ),
+        (
+            format!("GET / HTTP/1.1\r\n{many_headers}\r\n").into_bytes(),
+            431,
+        ),
+        (
+            format!("GET / HTTP/1.1\r\n{big_header}\r\n").into_bytes(),
+            431,
+        ),
     ];
     for (request, code) in &cases {
         let answer = exchange(page.addr, request);
@@ -233,7 +325,10 @@ fn bad_or_oversized_requests_get_a_4xx_and_the_page_is_still_served() {
     let started = Instant::now();
     let answer = read_answer(slow);
     assert_eq!(answer.code, 408, "{}", answer.body);
-    assert!(started.elapsed() < Duration::from_secs(10), "the read timeout is 0.5 s");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the read timeout is 0.5 s"
+    );
     // A connection that closes at once gets nothing, and the page is still served.
     drop(TcpStream::connect(page.addr).unwrap());
     assert_eq!(get(page.addr, "/").code, 200);
@@ -264,16 +359,25 @@ fn several_browsers_at_once_are_each_served_on_a_thread_of_their_own() {
     drop(done);
     let mut turns = Vec::new();
     for _ in 0..browsers {
-        let (k, page_code, reply) =
-            answers.recv_timeout(Duration::from_secs(30)).expect("every browser is answered");
-        assert_eq!((page_code, reply.status.as_str()), (200, "success"), "browser {k}");
+        let (k, page_code, reply) = answers
+            .recv_timeout(Duration::from_secs(30))
+            .expect("every browser is answered");
+        assert_eq!(
+            (page_code, reply.status.as_str()),
+            (200, "success"),
+            "browser {k}"
+        );
         if k % 2 == 1 {
             assert_eq!(reply.query, "8.8.8.8");
         }
         turns.push(reply.router.unwrap().turn);
     }
     turns.sort();
-    assert_eq!(turns, (1..=browsers as u64).collect::<Vec<_>>(), "one router turn each");
+    assert_eq!(
+        turns,
+        (1..=browsers as u64).collect::<Vec<_>>(),
+        "one router turn each"
+    );
     drop(idle);
     shutdown.request();
     page.join().unwrap();
@@ -287,7 +391,9 @@ fn past_max_clients_a_newcomer_is_told_503_at_once() {
         config.limits.read_timeout = Duration::from_secs(60);
     });
     // Accepted in order, each counted before the next accept: the third is one too many.
-    let held: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(page.addr).unwrap()).collect();
+    let held: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(page.addr).unwrap())
+        .collect();
     // Told before it sends its request: the accepting thread does not wait for one.
     let third = read_answer(TcpStream::connect(page.addr).unwrap());
     assert_eq!(third.code, 503, "{}", third.body);
@@ -307,7 +413,11 @@ fn a_stop_ends_the_page_and_closes_its_port() {
         shutdown.request();
         let _ = stopped.send(page.join().is_ok());
     });
-    assert_eq!(stop.recv_timeout(Duration::from_secs(10)), Ok(true), "run() returns after a stop");
+    assert_eq!(
+        stop.recv_timeout(Duration::from_secs(10)),
+        Ok(true),
+        "run() returns after a stop"
+    );
     assert!(TcpStream::connect(addr).is_err(), "nobody listens any more");
 }
 
@@ -321,14 +431,21 @@ fn the_client_example_prints_the_address_serves_the_page_and_stops_at_ctrl_c() {
     use std::process::{Command, Stdio};
     let system = System::start(Duration::ZERO);
     let mut child = Command::new(common::example("client"))
-        .args(["--web", "127.0.0.1:0", "--router", &system.router_addr.to_string()])
+        .args([
+            "--web",
+            "127.0.0.1:0",
+            "--router",
+            &system.router_addr.to_string(),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
-    let url = first.strip_prefix("open http://").and_then(|rest| rest.strip_suffix('/'));
+    let url = first
+        .strip_prefix("open http://")
+        .and_then(|rest| rest.strip_suffix('/'));
     let addr: SocketAddr = url.unwrap_or_else(|| panic!("{first}")).parse().unwrap();
     assert_ne!(addr.port(), 0, "the port picked is printed");
     let reply = get(addr, "/json/8.8.8.8").reply();
@@ -338,15 +455,23 @@ fn the_client_example_prints_the_address_serves_the_page_and_stops_at_ctrl_c() {
         common::CLIENT_TIMEOUT,
         |_| {},
     );
-    assert_eq!(without_router(reply), without_router(terminal.unwrap().reply));
-    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert_eq!(
+        without_router(reply),
+        without_router(terminal.unwrap().reply)
+    );
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let (exited, exit) = mpsc::channel();
     // `wait` has no timeout, so it runs here and the test waits on a channel.
     thread::spawn(move || {
         let _ = exited.send(child.wait().map(|status| status.code()));
     });
-    let code = exit.recv_timeout(Duration::from_secs(10)).expect("it stops at Ctrl-C");
+    let code = exit
+        .recv_timeout(Duration::from_secs(10))
+        .expect("it stops at Ctrl-C");
     assert_eq!(code.unwrap(), Some(0));
     system.stop();
 }

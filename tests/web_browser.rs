@@ -92,10 +92,24 @@ impl Drop for Program {
 /// `cargo run --example client -- --web 127.0.0.1:0` asking it; returns both, the router's
 /// address and the page's URL.
 fn start_router_and_page() -> (Program, String, Program, String) {
-    let args = ["--port", "0", "--server-port", "0", "--public-ip", "117.222.175.180", "--no-log"];
+    let args = [
+        "--port",
+        "0",
+        "--server-port",
+        "0",
+        "--public-ip",
+        "117.222.175.180",
+        "--no-log",
+    ];
     let router = Program::start("router", &args);
-    let router_addr = format!("127.0.0.1:{}", router.line_after("router: socket bound to port "));
-    let page = Program::start("client", &["--web", "127.0.0.1:0", "--router", &router_addr]);
+    let router_addr = format!(
+        "127.0.0.1:{}",
+        router.line_after("router: socket bound to port ")
+    );
+    let page = Program::start(
+        "client",
+        &["--web", "127.0.0.1:0", "--router", &router_addr],
+    );
     let url = format!("http://{}", page.line_after("open http://"));
     (router, router_addr, page, url)
 }
@@ -103,16 +117,24 @@ fn start_router_and_page() -> (Program, String, Program, String) {
 /// What `cargo run --example client -- IP --router ROUTER` prints, as the page's field ids and
 /// values, with `query` from its first line.
 fn terminal_client(router: &str, ip: &str) -> BTreeMap<String, String> {
-    let output =
-        Command::new(common::example("client")).args([ip, "--router", router]).output().unwrap();
+    let output = Command::new(common::example("client"))
+        .args([ip, "--router", router])
+        .output()
+        .unwrap();
     let text = String::from_utf8(output.stdout).unwrap();
     let mut lines = text.lines();
     let first = lines.next().unwrap_or_default();
-    let query = first.strip_prefix("Getting details for IP: ").and_then(|q| q.strip_suffix("...."));
+    let query = first
+        .strip_prefix("Getting details for IP: ")
+        .and_then(|q| q.strip_suffix("...."));
     let mut fields = BTreeMap::from([("query".to_string(), query.expect(first).to_string())]);
     for line in lines.filter(|line| line.contains(" : ")) {
         let (label, value) = line.split_once(" : ").unwrap();
-        let id = LABELS.iter().find(|(l, _)| *l == label).unwrap_or_else(|| panic!("{line}")).1;
+        let id = LABELS
+            .iter()
+            .find(|(l, _)| *l == label)
+            .unwrap_or_else(|| panic!("{line}"))
+            .1;
         fields.insert(id.to_string(), value.trim().to_string());
     }
     fields
@@ -121,8 +143,11 @@ fn terminal_client(router: &str, ip: &str) -> BTreeMap<String, String> {
 /// Every field as the page shows it.
 fn shown(browser: &Browser) -> BTreeMap<String, String> {
     // ip-api.com's fields, then ours: which slot served, and the wait.
-    let ids = common::PAGE_FIELD_IDS.iter().chain(&["source", "served", "waited"]);
-    ids.map(|id| (id.to_string(), browser.text(&browser.by_id(id)))).collect()
+    let ids = common::PAGE_FIELD_IDS
+        .iter()
+        .chain(&["source", "served", "waited"]);
+    ids.map(|id| (id.to_string(), browser.text(&browser.by_id(id))))
+        .collect()
 }
 
 /// Types `address` into the box, clicks the button, and waits for the answer, which is the
@@ -142,7 +167,10 @@ fn assert_same_fields(page: &BTreeMap<String, String>, terminal: &BTreeMap<Strin
     for (id, value) in terminal {
         match id.as_str() {
             "waited" => assert_eq!(without_ms(&page[id]), without_ms(value), "waited"),
-            _ => assert_eq!(&page[id], value, "field {id}: page {page:?}, terminal {terminal:?}"),
+            _ => assert_eq!(
+                &page[id], value,
+                "field {id}: page {page:?}, terminal {terminal:?}"
+            ),
         }
     }
 }
@@ -163,26 +191,46 @@ fn browser_or_skip() -> Option<Browser> {
 
 #[test]
 fn clicks_in_chromium_show_what_the_terminal_client_shows_and_the_console_stays_clean() {
-    let Some(browser) = browser_or_skip() else { return };
+    let Some(browser) = browser_or_skip() else {
+        return;
+    };
     let (router, router_addr, _page, url) = start_router_and_page();
     browser.open(&url);
-    assert_eq!(browser.text(&browser.by_id("ask")), "Click me to get your location!");
+    assert_eq!(
+        browser.text(&browser.by_id("ask")),
+        "Click me to get your location!"
+    );
     let before = shown(&browser);
-    assert!(before.values().all(String::is_empty), "nothing before the click: {before:?}");
+    assert!(
+        before.values().all(String::is_empty),
+        "nothing before the click: {before:?}"
+    );
 
     // Click 1, the original's button: where am I?
     assert_eq!(ask(&browser, "", 1), "success");
     let mine = shown(&browser);
-    assert_eq!((mine["status"].as_str(), mine["query"].as_str()), ("success", "117.222.175.180"));
+    assert_eq!(
+        (mine["status"].as_str(), mine["query"].as_str()),
+        ("success", "117.222.175.180")
+    );
     assert_eq!(mine["city"], "Bengaluru");
-    assert!(mine["served"].starts_with("slot 0 (server 127.0.0.1:"), "{mine:?}");
+    assert!(
+        mine["served"].starts_with("slot 0 (server 127.0.0.1:"),
+        "{mine:?}"
+    );
     assert_same_fields(&mine, &terminal_client(&router_addr, &mine["query"]));
-    assert!(!browser.is_displayed(&browser.by_id("message")), "no message after a success");
+    assert!(
+        !browser.is_displayed(&browser.by_id("message")),
+        "no message after a success"
+    );
 
     // Click 2: another address, typed into the box.
     assert_eq!(ask(&browser, "8.8.8.8", 2), "success");
     let google = shown(&browser);
-    assert_eq!((google["countryCode"].as_str(), google["org"].as_str()), ("US", "Google LLC"));
+    assert_eq!(
+        (google["countryCode"].as_str(), google["org"].as_str()),
+        ("US", "Google LLC")
+    );
     assert_same_fields(&google, &terminal_client(&router_addr, "8.8.8.8"));
 
     // A fail answer: said in words, and nothing of the last answer stays.
@@ -194,7 +242,10 @@ fn clicks_in_chromium_show_what_the_terminal_client_shows_and_the_console_stays_
     );
     assert!(browser.is_displayed(&browser.by_id("message")));
     assert_same_fields(&private, &terminal_client(&router_addr, "10.0.0.1"));
-    assert_eq!((private["country"].as_str(), private["city"].as_str()), ("", ""));
+    assert_eq!(
+        (private["country"].as_str(), private["city"].as_str()),
+        ("", "")
+    );
 
     // The router goes down: the page says so.
     drop(router);
@@ -203,15 +254,27 @@ fn clicks_in_chromium_show_what_the_terminal_client_shows_and_the_console_stays_
     let reason = format!("cannot reach the router at {router_addr}");
     assert!(down["message"].starts_with(&reason), "{down:?}");
     assert!(browser.is_displayed(&browser.by_id("message")));
-    assert_eq!(browser.text(&browser.by_id("note")), "No location: the message below says why.");
+    assert_eq!(
+        browser.text(&browser.by_id("note")),
+        "No location: the message below says why."
+    );
 
     // No error in the console (a missing icon or a blocked download would be one) ...
-    let errors: Vec<_> = browser.log().into_iter().filter(|e| e["level"] == "SEVERE").collect();
+    let errors: Vec<_> = browser
+        .log()
+        .into_iter()
+        .filter(|e| e["level"] == "SEVERE")
+        .collect();
     assert!(errors.is_empty(), "console errors: {errors:?}");
     // ... and the log is really read: an error written now is found.
-    browser.execute("console.error('probe: the console log is read')", serde_json::json!([]));
+    browser.execute(
+        "console.error('probe: the console log is read')",
+        serde_json::json!([]),
+    );
     let probe = browser.log();
-    assert!(probe.iter().any(|e| e["message"].as_str().unwrap_or("").contains("probe:")));
+    assert!(probe
+        .iter()
+        .any(|e| e["message"].as_str().unwrap_or("").contains("probe:")));
 }
 
 /// Regenerates the report's two screenshots of the page: `report/figures/web-page.png`, after a
@@ -220,7 +283,9 @@ fn clicks_in_chromium_show_what_the_terminal_client_shows_and_the_console_stays_
 #[test]
 #[ignore = "writes report/figures/web-page*.png; run with --ignored"]
 fn screenshots_for_the_report() {
-    let Some(browser) = browser_or_skip() else { return };
+    let Some(browser) = browser_or_skip() else {
+        return;
+    };
     let (router, _, _page, url) = start_router_and_page();
     browser.open(&url);
     assert_eq!(ask(&browser, "", 1), "success");
@@ -235,7 +300,9 @@ fn screenshots_for_the_report() {
 fn save_screenshot(browser: &Browser, name: &str) {
     let png = browser.screenshot_png();
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG image");
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("report/figures").join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("report/figures")
+        .join(name);
     std::fs::write(&path, &png).unwrap();
     println!("wrote {} ({} bytes)", path.display(), png.len());
 }

@@ -62,38 +62,44 @@ fn start_floor(relay: SocketAddr) -> io::Result<SocketAddr> {
         let reply = answer(slot, addr);
         servers.push(addr);
         // A server's accept loop: a thread per caller, as geotracker's servers have.
-        thread::Builder::new().name(format!("floor-server-{slot}")).spawn(move || {
-            for mut caller in listener.incoming().flatten() {
-                let reply = reply.clone();
-                // One caller: read its line, write the fixed answer, close. (Unnamed: naming
-                // a thread costs a system call, which the floor leaves out.)
-                thread::spawn(move || {
-                    if read_line(&caller).is_ok() {
-                        let _ = caller.write_all(reply.as_bytes());
-                    }
-                });
-            }
-        })?;
+        thread::Builder::new()
+            .name(format!("floor-server-{slot}"))
+            .spawn(move || {
+                for mut caller in listener.incoming().flatten() {
+                    let reply = reply.clone();
+                    // One caller: read its line, write the fixed answer, close. (Unnamed: naming
+                    // a thread costs a system call, which the floor leaves out.)
+                    thread::spawn(move || {
+                        if read_line(&caller).is_ok() {
+                            let _ = caller.write_all(reply.as_bytes());
+                        }
+                    });
+                }
+            })?;
     }
     let listener = TcpListener::bind(relay)?;
     let addr = listener.local_addr()?;
     // The relay's accept loop: a thread per client, each sent to the next server in turn.
-    thread::Builder::new().name("floor-relay".into()).spawn(move || {
-        for (n, mut client) in listener.incoming().flatten().enumerate() {
-            let server = servers[n % servers.len()];
-            // One client: forward its line to a server and copy the answer back.
-            thread::spawn(move || {
-                let Ok(line) = read_line(&client) else { return };
-                let Ok(mut upstream) = TcpStream::connect(server) else { return };
-                let mut answer = Vec::new();
-                if upstream.write_all(line.as_bytes()).is_ok()
-                    && upstream.read_to_end(&mut answer).is_ok()
-                {
-                    let _ = client.write_all(&answer);
-                }
-            });
-        }
-    })?;
+    thread::Builder::new()
+        .name("floor-relay".into())
+        .spawn(move || {
+            for (n, mut client) in listener.incoming().flatten().enumerate() {
+                let server = servers[n % servers.len()];
+                // One client: forward its line to a server and copy the answer back.
+                thread::spawn(move || {
+                    let Ok(line) = read_line(&client) else { return };
+                    let Ok(mut upstream) = TcpStream::connect(server) else {
+                        return;
+                    };
+                    let mut answer = Vec::new();
+                    if upstream.write_all(line.as_bytes()).is_ok()
+                        && upstream.read_to_end(&mut answer).is_ok()
+                    {
+                        let _ = client.write_all(&answer);
+                    }
+                });
+            }
+        })?;
     Ok(addr)
 }
 
@@ -101,7 +107,9 @@ fn start_floor(relay: SocketAddr) -> io::Result<SocketAddr> {
 fn ask_raw(addr: SocketAddr, send: &[u8]) -> Result<(), String> {
     let timeout = Duration::from_secs(30);
     let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|_| "cannot reach")?;
-    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
     stream.write_all(send).map_err(|_| "cannot send")?;
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).map_err(|_| "no answer")?;
@@ -135,7 +143,10 @@ fn raw_load(addr: SocketAddr, clients: usize, duration: Duration, send: &[u8]) -
             .expect("a load thread starts");
     }
     drop(done);
-    let mut report = LoadReport { clients, ..LoadReport::default() };
+    let mut report = LoadReport {
+        clients,
+        ..LoadReport::default()
+    };
     for (latencies, errors) in tallies {
         report.latencies.extend(latencies);
         for kind in errors {
@@ -164,12 +175,19 @@ fn the_floor_relays_answers_that_the_load_mode_counts() {
     let answers = report.latencies.len();
     assert!(answers >= 4, "{answers} answers");
     assert_eq!(report.by_slot.values().sum::<usize>(), answers);
-    assert_eq!(report.by_slot.keys().copied().collect::<Vec<_>>(), [0, 1, 2, 3]);
+    assert_eq!(
+        report.by_slot.keys().copied().collect::<Vec<_>>(),
+        [0, 1, 2, 3]
+    );
     assert_eq!(report.queued, 0, "the floor has no queue");
 
     // The raw load counts the same answers, and a listener that answers nothing as errors.
     let raw = raw_load(floor, 2, Duration::from_millis(100), b"\n");
-    assert!(!raw.latencies.is_empty() && raw.errors.is_empty(), "{:?}", raw.errors);
+    assert!(
+        !raw.latencies.is_empty() && raw.errors.is_empty(),
+        "{:?}",
+        raw.errors
+    );
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = silent.local_addr().unwrap();
     // Accepts and closes each connection at once: an "answer" without `success`.
@@ -187,7 +205,9 @@ fn floor() {
         println!("skipped: set GEOTRACKER_FLOOR_PORT (0: any free port) to serve the floor");
         return;
     };
-    let port: u16 = port.parse().expect("GEOTRACKER_FLOOR_PORT is a port number");
+    let port: u16 = port
+        .parse()
+        .expect("GEOTRACKER_FLOOR_PORT is a port number");
     let addr = start_floor(SocketAddr::from(([127, 0, 0, 1], port))).unwrap();
     println!("floor: listening on {addr}");
     loop {
@@ -208,8 +228,20 @@ fn raw() {
     };
     let var = |name: &str, default: &str| std::env::var(name).unwrap_or(default.to_string());
     let addr: SocketAddr = addr.parse().expect("GEOTRACKER_RAW_LOAD is ADDR:PORT");
-    let clients: usize = var("GEOTRACKER_RAW_CLIENTS", "16").parse().expect("a number");
-    let secs: f64 = var("GEOTRACKER_RAW_SECS", "5").parse().expect("a number of seconds");
+    let clients: usize = var("GEOTRACKER_RAW_CLIENTS", "16")
+        .parse()
+        .expect("a number");
+    let secs: f64 = var("GEOTRACKER_RAW_SECS", "5")
+        .parse()
+        .expect("a number of seconds");
     let send = var("GEOTRACKER_RAW_SEND", "").replace("\\n", "\n");
-    println!("{}", raw_load(addr, clients, Duration::from_secs_f64(secs), send.as_bytes()));
+    println!(
+        "{}",
+        raw_load(
+            addr,
+            clients,
+            Duration::from_secs_f64(secs),
+            send.as_bytes()
+        )
+    );
 }

@@ -204,7 +204,9 @@ pub fn router_with_env(
             "--server-port" => {
                 first_port = args.value(&flag, PORT)?;
                 if first_port > u16::MAX - 4 {
-                    return Err(UsageError("--server-port: too high for four servers".into()));
+                    return Err(UsageError(
+                        "--server-port: too high for four servers".into(),
+                    ));
                 }
             }
             "--log-dir" => log_dir = args.value(&flag, "a folder")?,
@@ -219,7 +221,9 @@ pub fn router_with_env(
         (hold, trace, common.limits, common.output);
     // --no-log: no log at all, the in-process servers' included.
     let no_log = common.log == Some(LogFile::None);
-    config.log = common.log.unwrap_or_else(|| LogFile::DefaultIn(log_dir.clone()));
+    config.log = common
+        .log
+        .unwrap_or_else(|| LogFile::DefaultIn(log_dir.clone()));
     config.servers = match servers {
         Some(_) if common.public_ip.is_some() || common.geo.any() => {
             return Err(UsageError("--public-ip and --geo* configure in-process servers; with --servers, give them to each server".into()));
@@ -230,8 +234,15 @@ pub fn router_with_env(
             (server.public_ip, server.limits, server.output) =
                 (common.public_ip, common.limits, common.output);
             server.geo = common.geo.choice(env)?;
-            server.log = if no_log { LogFile::None } else { LogFile::DefaultIn(log_dir) };
-            Servers::InProcess { first_port, config: Box::new(server) }
+            server.log = if no_log {
+                LogFile::None
+            } else {
+                LogFile::DefaultIn(log_dir)
+            };
+            Servers::InProcess {
+                first_port,
+                config: Box::new(server),
+            }
         }
     };
     Ok(config)
@@ -250,9 +261,20 @@ struct Common {
 
 impl Common {
     fn new(port: u16) -> Common {
-        let (ip, limits, geo) =
-            (IpAddr::from([127, 0, 0, 1]), Limits::default(), GeoFlags::default());
-        Common { ip, port, public_ip: None, log: None, limits, output: Output::Everything, geo }
+        let (ip, limits, geo) = (
+            IpAddr::from([127, 0, 0, 1]),
+            Limits::default(),
+            GeoFlags::default(),
+        );
+        Common {
+            ip,
+            port,
+            public_ip: None,
+            log: None,
+            limits,
+            output: Output::Everything,
+            geo,
+        }
     }
 
     /// Reads one of the shared flags if `flag` is one; `Ok(false)` if it is not.
@@ -396,7 +418,8 @@ impl Args {
     /// The value after `flag`, parsed; `what` it should be appears in the error.
     fn value<T: FromStr>(&mut self, flag: &str, what: &str) -> Result<T, UsageError> {
         let text = (self.next()).ok_or_else(|| UsageError(format!("{flag} needs {what}")))?;
-        text.parse().map_err(|_| UsageError(format!("{flag}: {text:?} is not {what}")))
+        text.parse()
+            .map_err(|_| UsageError(format!("{flag}: {text:?} is not {what}")))
     }
 }
 

@@ -43,7 +43,13 @@ impl Failover {
         shutdown: Arc<Shutdown>,
     ) -> Failover {
         let down_until = Mutex::new(vec![None; servers.len()]);
-        Failover { servers, backoff, down_until, out, shutdown }
+        Failover {
+            servers,
+            backoff,
+            down_until,
+            out,
+            shutdown,
+        }
     }
 
     /// Asks with `ask(permit)` until a server answers: returns its answer and its permit, or
@@ -83,7 +89,11 @@ impl Failover {
             }
             // Every slot down: this one stays in service, and the client is told at once.
             if let Some(all_down) = self.all_down() {
-                return Err(unreachable(if failures.is_empty() { all_down } else { failures }));
+                return Err(unreachable(if failures.is_empty() {
+                    all_down
+                } else {
+                    failures
+                }));
             }
             // This slot is down: out of service until its back-off ends. Another one, at the
             // semaphore itself.
@@ -102,17 +112,24 @@ impl Failover {
         let now = Instant::now();
         let down = (0..self.servers.len()).map(|slot| {
             let left = self.retry_in(slot, now)?.as_secs_f64().ceil();
-            Some(format!("{} is down (tried again in {left} s)", self.servers[slot]))
+            Some(format!(
+                "{} is down (tried again in {left} s)",
+                self.servers[slot]
+            ))
         });
         down.collect()
     }
 
     /// The slot's server failed: it is down for the back-off.
     fn failed(&self, slot: usize, why: &str) {
-        let was_up = self.down_until.lock()[slot].replace(Instant::now() + self.backoff).is_none();
+        let was_up = self.down_until.lock()[slot]
+            .replace(Instant::now() + self.backoff)
+            .is_none();
         if was_up {
             let (server, secs) = (self.servers[slot], self.backoff.as_secs_f64());
-            self.say(format_args!("slot {slot} ({server}) is down: {why}; skipped for {secs} s"));
+            self.say(format_args!(
+                "slot {slot} ({server}) is down: {why}; skipped for {secs} s"
+            ));
         }
     }
 
@@ -128,7 +145,9 @@ impl Failover {
     /// drops it, which gives the slot back. If no thread can be started, the permit is
     /// dropped with the closure, and the slot stays in service.
     fn keep_out_of_service(&self, permit: Permit) {
-        let left = self.retry_in(permit.slot(), Instant::now()).unwrap_or_default();
+        let left = self
+            .retry_in(permit.slot(), Instant::now())
+            .unwrap_or_default();
         let shutdown = Arc::clone(&self.shutdown);
         let keeper = thread::Builder::new().name(format!("backoff-{}", permit.slot()));
         let _ = keeper.spawn(move || {
@@ -140,9 +159,11 @@ impl Failover {
     /// Prints a change, and which slots are up now; even when quiet.
     fn say(&self, change: std::fmt::Arguments<'_>) {
         let now = Instant::now();
-        let up: Vec<usize> =
-            (0..self.servers.len()).filter(|&s| self.retry_in(s, now).is_none()).collect();
-        self.out.notice(format_args!("router: {change}; slots up: {up:?}"));
+        let up: Vec<usize> = (0..self.servers.len())
+            .filter(|&s| self.retry_in(s, now).is_none())
+            .collect();
+        self.out
+            .notice(format_args!("router: {change}; slots up: {up:?}"));
     }
 }
 
@@ -151,10 +172,15 @@ mod tests {
     use super::*;
 
     fn failover(servers: usize) -> (Failover, Arc<Semaphore>) {
-        let servers =
-            (0..servers).map(|i| SocketAddr::from(([127, 0, 0, 1], 1 + i as u16))).collect();
-        let failover =
-            Failover::new(servers, Duration::from_secs(60), Output::Nothing, Shutdown::new());
+        let servers = (0..servers)
+            .map(|i| SocketAddr::from(([127, 0, 0, 1], 1 + i as u16)))
+            .collect();
+        let failover = Failover::new(
+            servers,
+            Duration::from_secs(60),
+            Output::Nothing,
+            Shutdown::new(),
+        );
         (failover, Arc::new(Semaphore::new(2)))
     }
 
@@ -163,8 +189,15 @@ mod tests {
         let (failover, semaphore) = failover(2);
         let emfile = || Err::<(), _>(io::Error::from_raw_os_error(24));
         let why = failover.ask_until_answered(semaphore.acquire(), &semaphore, |_| emfile());
-        assert!(why.err().unwrap().starts_with("router busy: out of file descriptors"));
-        assert_eq!(failover.retry_in(0, Instant::now()), None, "slot 0 is still up");
+        assert!(why
+            .err()
+            .unwrap()
+            .starts_with("router busy: out of file descriptors"));
+        assert_eq!(
+            failover.retry_in(0, Instant::now()),
+            None,
+            "slot 0 is still up"
+        );
         assert_eq!(semaphore.counts().0, 2, "the permit went back");
     }
 
@@ -179,11 +212,20 @@ mod tests {
             refused()
         });
         assert_eq!(asked, [0, 1]);
-        assert!(why.err().unwrap().starts_with("no server reachable: 127.0.0.1:1: "));
+        assert!(why
+            .err()
+            .unwrap()
+            .starts_with("no server reachable: 127.0.0.1:1: "));
         // Slot 0 is kept out of service by its keeper; slot 1, the last, stays in service.
         assert_eq!(semaphore.counts().0, 1);
         // The next client is given slot 1, and told at once that both are down.
         let why = failover.ask_until_answered(semaphore.acquire(), &semaphore, |_| Ok(()));
-        assert_eq!(why.err().unwrap().matches("is down (tried again in 60 s)").count(), 2);
+        assert_eq!(
+            why.err()
+                .unwrap()
+                .matches("is down (tried again in 60 s)")
+                .count(),
+            2
+        );
     }
 }

@@ -101,7 +101,9 @@ pub(crate) fn fit_to_descriptors(limits: &mut Limits, per_client: usize) -> Opti
     let (open, raised) = descriptor_limit()?;
     let room = (open.saturating_sub(64) / per_client as u64).max(1);
     let fits = usize::try_from(room).unwrap_or(usize::MAX);
-    let raised = raised.map(|from| format!(" (raised from {from})")).unwrap_or_default();
+    let raised = raised
+        .map(|from| format!(" (raised from {from})"))
+        .unwrap_or_default();
     let line = format!("{open} open files{raised}: room for {fits} clients at once");
     if fits >= limits.max_clients {
         return Some(format!("{line}; --max-clients is {}", limits.max_clients));
@@ -119,7 +121,14 @@ fn descriptor_limit() -> Option<(u64, Option<u64>)> {
     // macOS refuses more than 10240 (OPEN_MAX) even under an unlimited hard limit.
     for wanted in [limit.maximum.unwrap_or(u64::MAX), 10_240] {
         if wanted > soft
-            && setrlimit(Resource::Nofile, Rlimit { current: Some(wanted), ..limit }).is_ok()
+            && setrlimit(
+                Resource::Nofile,
+                Rlimit {
+                    current: Some(wanted),
+                    ..limit
+                },
+            )
+            .is_ok()
         {
             return Some((wanted, Some(soft)));
         }

@@ -32,8 +32,13 @@ pub fn from_command_line(config: &ClientConfig) -> u8 {
     crate::extras::print_line(format_args!(
         "load: {clients} clients asking {router} in a loop for {secs:.1} s"
     ));
-    let load =
-        LoadConfig { router, clients, duration, request: config.request, timeout: config.timeout };
+    let load = LoadConfig {
+        router,
+        clients,
+        duration,
+        request: config.request,
+        timeout: config.timeout,
+    };
     match run(&load) {
         Ok(report) => {
             crate::extras::print_line(format_args!("{report}"));
@@ -48,17 +53,23 @@ pub fn from_command_line(config: &ClientConfig) -> u8 {
 
 /// `config.clients` clients at once, a row each (or the raw line with `--json`).
 fn burst(config: &ClientConfig) -> u8 {
-    let (router, request, timeout, n) =
-        (config.router, config.request, config.timeout, config.clients);
+    let (router, request, timeout, n) = (
+        config.router,
+        config.request,
+        config.timeout,
+        config.clients,
+    );
     // Every client waits here until all are ready, so that they connect together.
     let start = Arc::new(Barrier::new(n));
     let (done, answers) = mpsc::channel::<(usize, std::io::Result<Answer>)>();
     for k in 1..=n {
         let (start, done) = (Arc::clone(&start), done.clone());
-        let spawned = thread::Builder::new().name(format!("client-{k}")).spawn(move || {
-            start.wait();
-            let _ = done.send((k, client::ask(router, request, timeout, |_| {})));
-        });
+        let spawned = thread::Builder::new()
+            .name(format!("client-{k}"))
+            .spawn(move || {
+                start.wait();
+                let _ = done.send((k, client::ask(router, request, timeout, |_| {})));
+            });
         if let Err(e) = spawned {
             eprintln!("client: cannot start client thread {k}: {e}");
             return 1;
@@ -76,7 +87,11 @@ fn burst(config: &ClientConfig) -> u8 {
         match answer {
             Ok(answer) => {
                 not_located += usize::from(!answer.reply.is_success());
-                let line = if config.json { answer.raw.clone() } else { row(k, &answer) };
+                let line = if config.json {
+                    answer.raw.clone()
+                } else {
+                    row(k, &answer)
+                };
                 crate::extras::print_line(format_args!("{line}"));
             }
             Err(e) => {
@@ -195,10 +210,18 @@ impl fmt::Display for LoadReport {
             ms(self.percentile(0.99)),
             ms(self.latencies.last().copied().unwrap_or_default())
         )?;
-        let slots: Vec<String> =
-            self.by_slot.iter().map(|(slot, n)| format!("{slot}: {n}")).collect();
+        let slots: Vec<String> = self
+            .by_slot
+            .iter()
+            .map(|(slot, n)| format!("{slot}: {n}"))
+            .collect();
         writeln!(f, "answers per slot: {}", slots.join(", "))?;
-        writeln!(f, "waited in the queue first: {} of {}", self.queued, self.latencies.len())?;
+        writeln!(
+            f,
+            "waited in the queue first: {} of {}",
+            self.queued,
+            self.latencies.len()
+        )?;
         for (kind, n) in &self.errors {
             writeln!(f, "error {kind}: {n}")?;
         }
@@ -242,11 +265,13 @@ pub fn run(config: &LoadConfig) -> std::io::Result<LoadReport> {
     for n in 0..clients {
         let (go_tx, go_rx) = mpsc::channel::<Instant>();
         let (done, config) = (done.clone(), config.clone());
-        let t = thread::Builder::new().name(format!("load-{n}")).spawn(move || {
-            if let Ok(deadline) = go_rx.recv() {
-                let _ = done.send(ask_until(&config, deadline));
-            }
-        })?;
+        let t = thread::Builder::new()
+            .name(format!("load-{n}"))
+            .spawn(move || {
+                if let Ok(deadline) = go_rx.recv() {
+                    let _ = done.send(ask_until(&config, deadline));
+                }
+            })?;
         threads.push(t);
         go.push(go_tx);
     }
@@ -256,7 +281,10 @@ pub fn run(config: &LoadConfig) -> std::io::Result<LoadReport> {
     for go_tx in go {
         let _ = go_tx.send(deadline);
     }
-    let mut report = LoadReport { clients, ..LoadReport::default() };
+    let mut report = LoadReport {
+        clients,
+        ..LoadReport::default()
+    };
     for tally in tallies {
         report.latencies.extend(tally.latencies);
         report.queued += tally.queued;
@@ -280,7 +308,9 @@ fn ask_until(config: &LoadConfig, deadline: Instant) -> Tally {
     let mut tally = Tally::default();
     while Instant::now() < deadline {
         let mut queued = false;
-        match client::ask(config.router, config.request, config.timeout, |_| queued = true) {
+        match client::ask(config.router, config.request, config.timeout, |_| {
+            queued = true
+        }) {
             Ok(answer) => match (&answer.reply.router, answer.reply.message.as_deref()) {
                 // A server's answer (a "not in database" one too) through a slot.
                 (Some(served), message) if !message.is_some_and(|m| m.starts_with(NO_SERVER)) => {

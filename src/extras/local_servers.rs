@@ -30,7 +30,10 @@ pub(crate) fn start(servers: &mut Servers) -> Result<LocalServers, StartError> {
         return Ok(LocalServers { handles, shutdown });
     };
     let in_process = |e: String| StartError(format!("router: in-process {e}"));
-    let geo = config.geo.open().map_err(|e| StartError(format!("router: {e}")))?;
+    let geo = config
+        .geo
+        .open()
+        .map_err(|e| StartError(format!("router: {e}")))?;
     let public = public_ip::resolve(config.public_ip);
     let mut bound = Vec::new();
     for i in 0..4 {
@@ -45,12 +48,18 @@ pub(crate) fn start(servers: &mut Servers) -> Result<LocalServers, StartError> {
     }
     // Every socket bound: now say so.
     bound.iter().for_each(Server::say_listening);
-    config.output.notice(format_args!("servers: NAT pool starts at {public}"));
-    config.output.notice(format_args!("servers: geolocation source: {}", geo.name()));
+    config
+        .output
+        .notice(format_args!("servers: NAT pool starts at {public}"));
+    config
+        .output
+        .notice(format_args!("servers: geolocation source: {}", geo.name()));
     let mut addrs = Vec::new();
     let mut handles = Vec::new();
     for server in bound {
-        let addr = server.local_addr().map_err(|e| in_process(format!("server: {e}")))?;
+        let addr = server
+            .local_addr()
+            .map_err(|e| in_process(format!("server: {e}")))?;
         // The server's accept loop.
         let spawned = thread::Builder::new()
             .name(format!("server-{}", addr.port()))
@@ -77,7 +86,9 @@ impl LocalServers {
         let report = |handle: JoinHandle<ServerReport>| {
             handle.join().unwrap_or_else(|_| ServerReport {
                 table: Vec::new(),
-                log: Some(Err(std::io::Error::other("a server thread panicked; no log written"))),
+                log: Some(Err(std::io::Error::other(
+                    "a server thread panicked; no log written",
+                ))),
                 hurried,
             })
         };

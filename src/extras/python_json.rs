@@ -9,7 +9,10 @@ use std::io::{self, Write};
 /// `value` as Python's `json.dumps` writes it.
 pub(crate) fn to_vec(value: &impl Serialize) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
-    value.serialize(&mut serde_json::Serializer::with_formatter(&mut out, PythonFormatter))?;
+    value.serialize(&mut serde_json::Serializer::with_formatter(
+        &mut out,
+        PythonFormatter,
+    ))?;
     Ok(out)
 }
 
@@ -54,7 +57,10 @@ mod tests {
     #[test]
     fn python_separators_and_ascii_escapes() {
         let v: serde_json::Value = serde_json::from_str(r#"{"count":1,"a":[1,2,"é😀"]}"#).unwrap();
-        assert_eq!(python_json(&v), r#"{"count": 1, "a": [1, 2, "\u00e9\ud83d\ude00"]}"#);
+        assert_eq!(
+            python_json(&v),
+            r#"{"count": 1, "a": [1, 2, "\u00e9\ud83d\ude00"]}"#
+        );
     }
 
     #[test]

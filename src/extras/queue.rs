@@ -59,7 +59,10 @@ impl Queue {
     pub fn new(slots: usize) -> Queue {
         Queue {
             semaphore: Arc::new(Semaphore::new(slots)),
-            waiting: Mutex::new(Waiting { places: VecDeque::new(), next_ticket: 0 }),
+            waiting: Mutex::new(Waiting {
+                places: VecDeque::new(),
+                next_ticket: 0,
+            }),
         }
     }
 
@@ -113,7 +116,10 @@ impl Queue {
                 if !told(position) {
                     return Err(None); // Dropping `place` leaves the queue.
                 }
-                place.wait(limit).map(|permit| (permit, position)).map_err(Some)
+                place
+                    .wait(limit)
+                    .map(|permit| (permit, position))
+                    .map_err(Some)
             }
         }
     }
@@ -139,7 +145,10 @@ impl Place<'_> {
         // queue, wakes us. `while` again: look whether we really are at the front.
         while waiting.places.front().map(|(ticket, _)| *ticket) != Some(self.ticket) {
             waiting = match deadline {
-                None => self.wake.wait(waiting).unwrap_or_else(PoisonError::into_inner),
+                None => self
+                    .wake
+                    .wait(waiting)
+                    .unwrap_or_else(PoisonError::into_inner),
                 Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
                     Some(left) => {
                         (self.wake.wait_timeout(waiting, left))
@@ -183,12 +192,17 @@ pub struct QueuedNotice {
 impl QueuedNotice {
     /// The notice for the client at `position`.
     pub fn new(position: usize) -> QueuedNotice {
-        QueuedNotice { status: "queued".to_string(), position }
+        QueuedNotice {
+            status: "queued".to_string(),
+            position,
+        }
     }
 
     /// Reads a line as a notice; `None` if it is anything else (that is, the answer).
     pub fn from_line(line: &str) -> Option<QueuedNotice> {
-        serde_json::from_str(line).ok().filter(|notice: &QueuedNotice| notice.status == "queued")
+        serde_json::from_str(line)
+            .ok()
+            .filter(|notice: &QueuedNotice| notice.status == "queued")
     }
 }
 
@@ -199,14 +213,22 @@ mod tests {
     #[test]
     fn a_full_queue_gives_places_and_a_place_that_leaves_gives_its_place_up() {
         let queue = Queue::new(1);
-        let Admission::Granted(held) = queue.enter() else { panic!("the slot is free") };
-        let Admission::Queued(first) = queue.enter() else { panic!("the only slot is held") };
-        let Admission::Queued(second) = queue.enter() else { panic!("must queue") };
+        let Admission::Granted(held) = queue.enter() else {
+            panic!("the slot is free")
+        };
+        let Admission::Queued(first) = queue.enter() else {
+            panic!("the only slot is held")
+        };
+        let Admission::Queued(second) = queue.enter() else {
+            panic!("must queue")
+        };
         assert_eq!((first.position(), second.position()), (1, 2));
         drop(first);
         assert_eq!(queue.waiting(), 1, "a dropped place leaves the queue");
         drop(held);
-        let Ok(permit) = second.wait(None) else { panic!("no limit") };
+        let Ok(permit) = second.wait(None) else {
+            panic!("no limit")
+        };
         assert_eq!((permit.slot(), permit.turn()), (0, 2));
         assert_eq!(queue.waiting(), 0);
     }
@@ -215,7 +237,9 @@ mod tests {
     fn a_place_gives_up_after_its_limit() {
         let queue = Queue::new(1);
         let _held = queue.semaphore().acquire();
-        let Admission::Queued(place) = queue.enter() else { panic!("the slot is held") };
+        let Admission::Queued(place) = queue.enter() else {
+            panic!("the slot is held")
+        };
         let waited = place.wait(Some(Duration::from_millis(50))).err();
         assert!(waited.expect("no slot frees") >= Duration::from_millis(50));
         assert_eq!(queue.waiting(), 0, "the place left the queue");
@@ -225,7 +249,9 @@ mod tests {
     fn a_newcomer_does_not_overtake_the_queue() {
         let queue = Queue::new(1);
         let held = queue.semaphore().acquire();
-        let Admission::Queued(waiting) = queue.enter() else { panic!("must queue") };
+        let Admission::Queued(waiting) = queue.enter() else {
+            panic!("must queue")
+        };
         drop(held);
         // The slot is free, but someone is queued: a newcomer must queue behind them.
         assert!(matches!(queue.enter(), Admission::Queued(_)));

@@ -103,7 +103,15 @@ impl RouterConfig {
     pub fn new(bind: SocketAddr, servers: Vec<SocketAddr>) -> RouterConfig {
         let (hold, log, limits) = (Duration::ZERO, LogFile::None, Limits::default());
         let servers = Servers::At(servers);
-        RouterConfig { bind, servers, hold, log, limits, trace: None, output: Output::Everything }
+        RouterConfig {
+            bind,
+            servers,
+            hold,
+            log,
+            limits,
+            trace: None,
+            output: Output::Everything,
+        }
     }
 }
 
@@ -129,7 +137,14 @@ impl ServerConfig {
     /// A server on `bind` with the flags' defaults.
     pub fn new(bind: SocketAddr) -> ServerConfig {
         let (geo, log, limits) = (GeoChoice::default(), LogFile::None, Limits::default());
-        ServerConfig { bind, public_ip: None, geo, log, limits, output: Output::Everything }
+        ServerConfig {
+            bind,
+            public_ip: None,
+            geo,
+            log,
+            limits,
+            output: Output::Everything,
+        }
     }
 }
 
@@ -149,7 +164,10 @@ pub struct RouterReport {
 impl RouterReport {
     /// The exit code: 0, 1 if a log could not be written, 130 after a second Ctrl-C.
     pub fn exit_code(&self) -> u8 {
-        exit_code(self.hurried, self.servers.iter().map(|s| &s.log).chain([&self.log]))
+        exit_code(
+            self.hurried,
+            self.servers.iter().map(|s| &s.log).chain([&self.log]),
+        )
     }
 }
 
@@ -176,7 +194,11 @@ impl ServerReport {
 /// so that servers on one port of several loopback addresses, or routers on several
 /// addresses, keep one log each. (Programs that share a log anyway lose no run: see `iplog.rs`.)
 pub fn default_log_name(kind: &str, ip: IpAddr, port: Option<u16>) -> String {
-    let ip = if ip == IpAddr::from([127, 0, 0, 1]) { String::new() } else { format!("-{ip}") };
+    let ip = if ip == IpAddr::from([127, 0, 0, 1]) {
+        String::new()
+    } else {
+        format!("-{ip}")
+    };
     let port = port.map(|port| format!("-{port}")).unwrap_or_default();
     format!("geotracker-{kind}{ip}{port}.json").replace(':', "_")
 }
@@ -188,8 +210,12 @@ fn ready_log(who: &str, path: Option<PathBuf>, out: Output) -> Result<Option<Pat
     let Some(path) = path else {
         return Ok(None);
     };
-    let cannot =
-        |e: io::Error| StartError(format!("{who}: cannot keep a log at {}: {e}", path.display()));
+    let cannot = |e: io::Error| {
+        StartError(format!(
+            "{who}: cannot keep a log at {}: {e}",
+            path.display()
+        ))
+    };
     let lock = iplog::lock_path(&path).map_err(cannot)?;
     std::fs::OpenOptions::new()
         .create(true)
@@ -229,11 +255,16 @@ impl Router {
         let in_process = matches!(config.servers, Servers::InProcess { .. });
         let descriptors =
             limits::fit_to_descriptors(&mut config.limits, 2 + usize::from(in_process));
-        if let Servers::InProcess { config: servers, .. } = &mut config.servers {
+        if let Servers::InProcess {
+            config: servers, ..
+        } = &mut config.servers
+        {
             servers.limits.max_clients = servers.limits.max_clients.min(config.limits.max_clients);
         }
         let (listener, port) = listen("router", config.bind)?;
-        let log_file = config.log.path(&default_log_name("router", config.bind.ip(), None));
+        let log_file = config
+            .log
+            .path(&default_log_name("router", config.bind.ip(), None));
         let log = ready_log("router", log_file, config.output)?;
         let local_servers = local_servers::start(&mut config.servers)?;
         let servers = match config.servers {
@@ -268,7 +299,11 @@ impl Router {
             out,
             shutdown,
         });
-        Ok(Router { listener, shared, local_servers })
+        Ok(Router {
+            listener,
+            shared,
+            local_servers,
+        })
     }
 
     /// The address the router listens on.
@@ -283,10 +318,16 @@ impl Server {
     pub fn bind(mut config: ServerConfig, shutdown: Arc<Shutdown>) -> Result<Server, StartError> {
         // Descriptors per caller: its connection, and one to ip-api.com if it is asked.
         let descriptors = limits::fit_to_descriptors(&mut config.limits, 2);
-        let geo = config.geo.open().map_err(|e| StartError(format!("server: {e}")))?;
+        let geo = config
+            .geo
+            .open()
+            .map_err(|e| StartError(format!("server: {e}")))?;
         let public = public_ip::resolve(config.public_ip);
         let server = Server::bind_with(
-            ServerConfig { public_ip: Some(public.addr), ..config },
+            ServerConfig {
+                public_ip: Some(public.addr),
+                ..config
+            },
             geo,
             shutdown,
         )?;
@@ -296,7 +337,10 @@ impl Server {
             out.notice(format_args!("{who}: {descriptors}"));
         }
         out.notice(format_args!("{who}: NAT pool starts at {public}"));
-        out.notice(format_args!("{who}: geolocation source: {}", server.shared.geo.name()));
+        out.notice(format_args!(
+            "{who}: geolocation source: {}",
+            server.shared.geo.name()
+        ));
         Ok(server)
     }
 

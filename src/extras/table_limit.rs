@@ -83,8 +83,9 @@ pub(crate) fn spill_if_full<T: Table>(
     let mut retry_at = SPILLING.lock();
     let Some(path) = log else {
         let n = table.take_oldest(limit).len();
-        return out
-            .notice(format_args!("{who}: table full, {n} rows dropped from memory (no log file)"));
+        return out.notice(format_args!(
+            "{who}: table full, {n} rows dropped from memory (no log file)"
+        ));
     };
     let failed_before = retry_at.iter().position(|(failed, _)| failed == path);
     if failed_before.is_some_and(|i| table.len() < retry_at[i].1) {

@@ -51,7 +51,11 @@ impl Trace {
     /// A trace to be written to `path`, or none.
     pub(crate) fn new(path: Option<PathBuf>) -> Trace {
         let (started, events) = (Instant::now(), Mutex::new(Vec::new()));
-        Trace { path, started, events }
+        Trace {
+            path,
+            started,
+            events,
+        }
     }
 
     /// Records one step of `client` (nothing when tracing is off or the trace is full).
@@ -84,11 +88,12 @@ impl Trace {
         })();
         let (path, n) = (path.display(), events.len());
         match written {
-            Ok(()) => out
-                .notice(format_args!("router: semaphore timeline written to {path} ({n} events)")),
-            Err(e) => {
-                out.warn(format_args!("router: cannot write the semaphore timeline to {path}: {e}"))
-            }
+            Ok(()) => out.notice(format_args!(
+                "router: semaphore timeline written to {path} ({n} events)"
+            )),
+            Err(e) => out.warn(format_args!(
+                "router: cannot write the semaphore timeline to {path}: {e}"
+            )),
         }
     }
 }

@@ -50,10 +50,26 @@ const LINGER_BYTES: u64 = 1024 * 1024;
 
 /// The page's files: path, content type, text.
 const FILES: [(&str, &str, &str); 4] = [
-    ("/", "text/html; charset=utf-8", include_str!("web/index.html")),
-    ("/style.css", "text/css; charset=utf-8", include_str!("web/style.css")),
-    ("/app.js", "text/javascript; charset=utf-8", include_str!("web/app.js")),
-    ("/favicon.svg", "image/svg+xml", include_str!("web/favicon.svg")),
+    (
+        "/",
+        "text/html; charset=utf-8",
+        include_str!("web/index.html"),
+    ),
+    (
+        "/style.css",
+        "text/css; charset=utf-8",
+        include_str!("web/style.css"),
+    ),
+    (
+        "/app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("web/app.js"),
+    ),
+    (
+        "/favicon.svg",
+        "image/svg+xml",
+        include_str!("web/favicon.svg"),
+    ),
 ];
 
 /// The browser loads nothing but this server's own files: a mistake that would fetch a font
@@ -91,7 +107,12 @@ pub struct WebConfig {
 impl WebConfig {
     /// A page on `bind` that asks the router at `router`, with the client's defaults.
     pub fn new(bind: SocketAddr, router: SocketAddr) -> WebConfig {
-        WebConfig { bind, router, timeout: Duration::from_secs(120), limits: Limits::default() }
+        WebConfig {
+            bind,
+            router,
+            timeout: Duration::from_secs(120),
+            limits: Limits::default(),
+        }
     }
 }
 
@@ -114,7 +135,10 @@ pub fn from_command_line(config: &ClientConfig) -> u8 {
             return 1;
         }
     };
-    let web = WebConfig { timeout: config.timeout, ..WebConfig::new(bind, config.router) };
+    let web = WebConfig {
+        timeout: config.timeout,
+        ..WebConfig::new(bind, config.router)
+    };
     let page = match WebPage::bind(web, Arc::clone(&shutdown)) {
         Ok(page) => page,
         Err(e) => {
@@ -148,7 +172,11 @@ impl WebPage {
         let addr = config.bind;
         let listener = TcpListener::bind(addr)
             .map_err(|e| StartError(format!("client: cannot listen on {addr}: {e}")))?;
-        Ok(WebPage { listener, config: Arc::new(config), shutdown })
+        Ok(WebPage {
+            listener,
+            config: Arc::new(config),
+            shutdown,
+        })
     }
 
     /// The address the page is served on (with the port picked, if port 0 was asked for).
@@ -159,9 +187,16 @@ impl WebPage {
     /// Serves each connection on a thread of its own, named `web-<peer's port>`, until the
     /// stop; then waits for those threads (at most `signal::DRAIN_LIMIT`).
     pub fn run(self) {
-        let WebPage { listener, config, shutdown } = self;
+        let WebPage {
+            listener,
+            config,
+            shutdown,
+        } = self;
         // Registered, so that the stop wakes the `accept()` below (if it has not come already).
-        if !listener.local_addr().is_ok_and(|local| shutdown.watch_listener(local)) {
+        if !listener
+            .local_addr()
+            .is_ok_and(|local| shutdown.watch_listener(local))
+        {
             return;
         }
         loop {
@@ -182,8 +217,9 @@ impl WebPage {
             let counted = shutdown.enter();
             let config = Arc::clone(&config);
             // The thread for this one connection, as in the Rust Book's web server.
-            let spawned =
-                thread::Builder::new().name(format!("web-{}", peer.port())).spawn(move || {
+            let spawned = thread::Builder::new()
+                .name(format!("web-{}", peer.port()))
+                .spawn(move || {
                     let _counted = counted; // Counted out when the thread ends, even in a panic.
                     serve(&stream, &config);
                 });
@@ -202,7 +238,12 @@ impl WebPage {
 /// likely to reset the connection before the browser has read the answer.
 fn turn_away(stream: &TcpStream, limits: &Limits) {
     let _ = limits.apply_write_timeout(stream);
-    let _ = respond(stream, BUSY, TEXT, "too many connections at once; try again in a moment\n");
+    let _ = respond(
+        stream,
+        BUSY,
+        TEXT,
+        "too many connections at once; try again in a moment\n",
+    );
     let _ = stream.shutdown(std::net::Shutdown::Write);
     limits::drop_what_has_arrived(stream, MAX_HEAD as u64);
 }
@@ -234,8 +275,11 @@ fn read_head(stream: &TcpStream, deadline: Instant) -> Result<Option<String>, (S
     loop {
         let mut line = Vec::new();
         if let Err(e) = head.read_until(b'\n', &mut line) {
-            let status =
-                if e.kind() == io::ErrorKind::TimedOut { REQUEST_TIMEOUT } else { BAD_REQUEST };
+            let status = if e.kind() == io::ErrorKind::TimedOut {
+                REQUEST_TIMEOUT
+            } else {
+                BAD_REQUEST
+            };
             return Err((status, format!("the request did not arrive whole: {e}")));
         }
         if line.last() != Some(&b'\n') {
@@ -245,11 +289,15 @@ fn read_head(stream: &TcpStream, deadline: Instant) -> Result<Option<String>, (S
                     URI_TOO_LONG,
                     format!("request line longer than {MAX_REQUEST_LINE} bytes"),
                 )),
-                (0, Some(_)) => {
-                    Err((HEAD_TOO_LARGE, format!("request head longer than {MAX_HEAD} bytes")))
-                }
+                (0, Some(_)) => Err((
+                    HEAD_TOO_LARGE,
+                    format!("request head longer than {MAX_HEAD} bytes"),
+                )),
                 (_, None) if line.is_empty() => Ok(None),
-                _ => Err((BAD_REQUEST, "the request ended before its empty line".into())),
+                _ => Err((
+                    BAD_REQUEST,
+                    "the request ended before its empty line".into(),
+                )),
             };
         }
         let text = line.strip_suffix(b"\n").unwrap_or(&line);
@@ -271,7 +319,10 @@ fn read_head(stream: &TcpStream, deadline: Instant) -> Result<Option<String>, (S
             Some(_) => {
                 headers += 1;
                 if headers > MAX_HEADERS {
-                    return Err((HEAD_TOO_LARGE, format!("more than {MAX_HEADERS} header lines")));
+                    return Err((
+                        HEAD_TOO_LARGE,
+                        format!("more than {MAX_HEADERS} header lines"),
+                    ));
                 }
             }
         }
@@ -284,13 +335,25 @@ fn answer(request_line: &str, config: &WebConfig) -> (Status, &'static str, Stri
     let (Some(method), Some(target), Some(version), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return (BAD_REQUEST, TEXT, "a request line is `GET /path HTTP/1.1`\n".into());
+        return (
+            BAD_REQUEST,
+            TEXT,
+            "a request line is `GET /path HTTP/1.1`\n".into(),
+        );
     };
     if !version.starts_with("HTTP/1.") || !target.starts_with('/') {
-        return (BAD_REQUEST, TEXT, "a request line is `GET /path HTTP/1.1`\n".into());
+        return (
+            BAD_REQUEST,
+            TEXT,
+            "a request line is `GET /path HTTP/1.1`\n".into(),
+        );
     }
     if method != "GET" {
-        return (METHOD_NOT_ALLOWED, TEXT, format!("{method} is not served here; only GET is\n"));
+        return (
+            METHOD_NOT_ALLOWED,
+            TEXT,
+            format!("{method} is not served here; only GET is\n"),
+        );
     }
     // A query string (`/?x=1`) is ignored.
     let path = target.split('?').next().unwrap_or(target);
@@ -311,7 +374,11 @@ fn answer(request_line: &str, config: &WebConfig) -> (Status, &'static str, Stri
             None => (OK, json, not_an_address(address.chars().take(64).collect())),
         };
     }
-    (NOT_FOUND, TEXT, format!("nothing at {path}; the page is at /\n"))
+    (
+        NOT_FOUND,
+        TEXT,
+        format!("nothing at {path}; the page is at /\n"),
+    )
 }
 
 /// Asks the router as the terminal client does; the answer's line as it came, or a `fail`
@@ -339,7 +406,9 @@ fn percent_decoded(text: &str) -> Option<String> {
             bytes.push(first);
             continue;
         }
-        let hex = rest.get(..2).filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))?;
+        let hex = rest
+            .get(..2)
+            .filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))?;
         bytes.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
         rest = &rest[2..];
     }
@@ -353,7 +422,11 @@ fn respond(
     content_type: &str,
     body: &str,
 ) -> io::Result<()> {
-    let allow = if code == METHOD_NOT_ALLOWED.0 { "Allow: GET\r\n" } else { "" };
+    let allow = if code == METHOD_NOT_ALLOWED.0 {
+        "Allow: GET\r\n"
+    } else {
+        ""
+    };
     let head = format!(
         "HTTP/1.1 {code} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
          {allow}Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\
@@ -379,7 +452,10 @@ mod tests {
 
     #[test]
     fn escapes_are_decoded_and_broken_ones_refused() {
-        assert_eq!(percent_decoded("2001%3A4860%3a%3A8888").as_deref(), Some("2001:4860::8888"));
+        assert_eq!(
+            percent_decoded("2001%3A4860%3a%3A8888").as_deref(),
+            Some("2001:4860::8888")
+        );
         assert_eq!(percent_decoded("8.8.8.8").as_deref(), Some("8.8.8.8"));
         assert_eq!(percent_decoded("%20x%20").as_deref(), Some(" x "));
         for broken in ["%", "%3", "%zz", "%+1", "%ff"] {

@@ -23,7 +23,11 @@ impl Auto {
     /// Asks `online`, and `local` when `online` has no answer.
     pub fn new(online: IpApi, local: MmdbGeolocator) -> Auto {
         let description = format!("{}, falling back to {}", online.name(), local.name());
-        Auto { online, local, description }
+        Auto {
+            online,
+            local,
+            description,
+        }
     }
 }
 
@@ -31,7 +35,9 @@ impl Geolocator for Auto {
     fn locate(&self, ip: IpAddr) -> Reply {
         // An answer from ip-api.com, even a `fail` one such as "invalid query", is kept; only
         // the absence of an answer sends the lookup to the local database.
-        self.online.ask(ip).unwrap_or_else(|_unavailable| self.local.locate(ip))
+        self.online
+            .ask(ip)
+            .unwrap_or_else(|_unavailable| self.local.locate(ip))
     }
 
     fn name(&self) -> &str {

@@ -36,7 +36,11 @@ struct Entries<V, E> {
 
 enum Entry<V, E> {
     /// A kept answer.
-    Ready { value: V, expires: Instant, generation: u64 },
+    Ready {
+        value: V,
+        expires: Instant,
+        generation: u64,
+    },
     /// A thread is asking for it now; others wait on the flight.
     Fetching(Arc<Flight<V, E>>),
 }
@@ -106,8 +110,15 @@ impl<V: Clone, E: Clone> AnswerCache<V, E> {
                     outcome: Mutex::new(Outcome::Running),
                     done: Condvar::new(),
                 });
-                entries.by_ip.insert(ip, Entry::Fetching(Arc::clone(&flight)));
-                Claim::Fetch(FetchGuard { cache: self, ip, flight, finished: false })
+                entries
+                    .by_ip
+                    .insert(ip, Entry::Fetching(Arc::clone(&flight)));
+                Claim::Fetch(FetchGuard {
+                    cache: self,
+                    ip,
+                    flight,
+                    finished: false,
+                })
             }
         }
     }
@@ -170,10 +181,17 @@ impl<V: Clone, E: Clone> FetchGuard<'_, V, E> {
                 let expires = now + self.cache.ttl;
                 let generation = entries.next_generation;
                 entries.next_generation += 1;
-                entries.oldest_first.push_back((expires, self.ip, generation));
                 entries
-                    .by_ip
-                    .insert(self.ip, Entry::Ready { value: value.clone(), expires, generation });
+                    .oldest_first
+                    .push_back((expires, self.ip, generation));
+                entries.by_ip.insert(
+                    self.ip,
+                    Entry::Ready {
+                        value: value.clone(),
+                        expires,
+                        generation,
+                    },
+                );
             }
         }
         self.flight.publish(Outcome::Done(result));

@@ -277,7 +277,10 @@ const COUNTRIES: &[(&str, &str)] = &[
 /// ```
 pub fn name_of(code: &str) -> Option<&'static str> {
     let code = code.to_ascii_uppercase();
-    COUNTRIES.binary_search_by(|(c, _)| c.cmp(&code.as_str())).ok().map(|i| COUNTRIES[i].1)
+    COUNTRIES
+        .binary_search_by(|(c, _)| c.cmp(&code.as_str()))
+        .ok()
+        .map(|i| COUNTRIES[i].1)
 }
 
 #[cfg(test)]

@@ -130,8 +130,14 @@ impl Database {
         role: Role,
         checked: &OnceLock<Result<Checked, String>>,
     ) -> Result<Database, GeoDbError> {
-        let error = |reason: &String| GeoDbError { path: None, reason: reason.clone() };
-        let checked = checked.get_or_init(|| check(bytes)).as_ref().map_err(error)?;
+        let error = |reason: &String| GeoDbError {
+            path: None,
+            reason: reason.clone(),
+        };
+        let checked = checked
+            .get_or_init(|| check(bytes))
+            .as_ref()
+            .map_err(error)?;
         let mut db = Self::from_checked(Cow::Borrowed(bytes), name, role, None, checked)?;
         db.bundled = true;
         Ok(db)
@@ -158,7 +164,10 @@ impl Database {
         role: Role,
         path: Option<&Path>,
     ) -> Result<Database, GeoDbError> {
-        let error = |reason: String| GeoDbError { path: path.map(Path::to_path_buf), reason };
+        let error = |reason: String| GeoDbError {
+            path: path.map(Path::to_path_buf),
+            reason,
+        };
         let checked = check(&bytes).map_err(error)?;
         Self::from_checked(bytes, name, role, path, &checked)
     }
@@ -171,7 +180,10 @@ impl Database {
         path: Option<&Path>,
         checked: &Checked,
     ) -> Result<Database, GeoDbError> {
-        let error = |reason: String| GeoDbError { path: path.map(Path::to_path_buf), reason };
+        let error = |reason: String| GeoDbError {
+            path: path.map(Path::to_path_buf),
+            reason,
+        };
         let reader = Reader::from_source(bytes).map_err(|e| error(unreadable(e)))?;
         let kind = reader.metadata().database_type.clone();
         let keys = &checked.keys;

@@ -150,12 +150,16 @@ impl IpApi {
         };
         let requests_left = header("X-Rl").and_then(|v| v.parse().ok());
         let seconds_to_reset = header("X-Ttl").and_then(|v| v.parse().ok());
-        let pause = self.limit.observe(Instant::now(), status, requests_left, seconds_to_reset);
+        let pause = self
+            .limit
+            .observe(Instant::now(), status, requests_left, seconds_to_reset);
         if let (429, Some(limited)) = (status, pause) {
             return Err(limited.into());
         }
         if status != 200 {
-            return Err(Unavailable::new(format!("ip-api.com answered HTTP {status}")));
+            return Err(Unavailable::new(format!(
+                "ip-api.com answered HTTP {status}"
+            )));
         }
         let body = response
             .body_mut()
@@ -178,7 +182,8 @@ impl IpApi {
 
 impl Geolocator for IpApi {
     fn locate(&self, ip: IpAddr) -> Reply {
-        self.ask(ip).unwrap_or_else(|why| Reply::fail(ip.to_canonical().to_string(), why.message))
+        self.ask(ip)
+            .unwrap_or_else(|why| Reply::fail(ip.to_canonical().to_string(), why.message))
     }
 
     fn name(&self) -> &str {

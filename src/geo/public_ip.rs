@@ -62,17 +62,28 @@ pub fn resolve(given: Option<Ipv4Addr>) -> PublicIp {
 /// and never panics, online or offline.
 pub fn resolve_with(given: Option<Ipv4Addr>, url: &str, timeout: Duration) -> PublicIp {
     if let Some(addr) = given {
-        return PublicIp { addr, origin: Origin::Given };
+        return PublicIp {
+            addr,
+            origin: Origin::Given,
+        };
     }
     match ask_ipify(url, timeout) {
-        Ok(addr) => PublicIp { addr, origin: Origin::Ipify },
-        Err(why) => PublicIp { addr: FALLBACK, origin: Origin::Fallback(why) },
+        Ok(addr) => PublicIp {
+            addr,
+            origin: Origin::Ipify,
+        },
+        Err(why) => PublicIp {
+            addr: FALLBACK,
+            origin: Origin::Fallback(why),
+        },
     }
 }
 
 fn ask_ipify(url: &str, timeout: Duration) -> Result<Ipv4Addr, String> {
-    let agent: ureq::Agent =
-        ureq::Agent::config_builder().timeout_global(Some(timeout)).build().into();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .build()
+        .into();
     let text = agent
         .get(url)
         .call()

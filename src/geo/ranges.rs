@@ -67,7 +67,9 @@ pub fn address_to_locate(ip: IpAddr) -> IpAddr {
     let IpAddr::V6(v6) = ip.to_canonical() else {
         return ip.to_canonical();
     };
-    let [a, b, c, d] = v6.octets()[12..] else { unreachable!("16 octets") };
+    let [a, b, c, d] = v6.octets()[12..] else {
+        unreachable!("16 octets")
+    };
     let last = Ipv4Addr::new(a, b, c, d);
     let segments = v6.segments();
     if in_block(v6, SIX_TO_FOUR) {
@@ -183,7 +185,10 @@ impl Bits for Ipv6Addr {
 /// True when `ip` is inside `block`: their first `len` bits agree.
 fn in_block<A: Bits>(ip: A, (first, len): Block<A>) -> bool {
     let ((ip, width), (first, _)) = (ip.bits(), first.bits());
-    (ip ^ first).checked_shr(width - u32::from(len)).unwrap_or(0) == 0
+    (ip ^ first)
+        .checked_shr(width - u32::from(len))
+        .unwrap_or(0)
+        == 0
 }
 
 #[cfg(test)]
@@ -197,7 +202,12 @@ mod tests {
     #[test]
     fn the_addresses_of_the_original_runs() {
         assert_eq!(class("127.0.0.1"), Some(RESERVED));
-        for public in ["117.222.175.180", "13.68.207.73", "40.88.6.7", "115.97.93.214"] {
+        for public in [
+            "117.222.175.180",
+            "13.68.207.73",
+            "40.88.6.7",
+            "115.97.93.214",
+        ] {
             assert_eq!(class(public), None, "{public}");
         }
     }
@@ -271,7 +281,10 @@ mod tests {
         assert_eq!(class("64:ff9b:1::808:808"), Some(RESERVED));
         // Teredo: the client's address is inverted; ffff:ffff is 0.0.0.0.
         assert_eq!(class("2001:0:4136:e378:8000:63bf:f7f7:f7f7"), None);
-        assert_eq!(class("2001:0:4136:e378:8000:63bf:ffff:ffff"), Some(RESERVED));
+        assert_eq!(
+            class("2001:0:4136:e378:8000:63bf:ffff:ffff"),
+            Some(RESERVED)
+        );
         assert_eq!(
             address_to_locate("2002:c0a8:101::1".parse().unwrap()).to_string(),
             "192.168.1.1"

@@ -45,7 +45,9 @@ impl RateLimit {
     pub fn check(&self, now: Instant) -> Result<(), Limited> {
         let mut paused_until = self.paused_until.lock();
         match *paused_until {
-            Some(until) if until > now => Err(Limited { retry_in: until - now }),
+            Some(until) if until > now => Err(Limited {
+                retry_in: until - now,
+            }),
             Some(_) => {
                 // The window has reset.
                 *paused_until = None;
@@ -94,7 +96,10 @@ mod tests {
         let later = t0 + Duration::from_millis(10_500);
         let limited = limit.check(later).unwrap_err();
         assert_eq!(limited.retry_in, Duration::from_millis(29_500));
-        assert_eq!(limited.message(), "rate limited by ip-api.com; retry in 30 s");
+        assert_eq!(
+            limited.message(),
+            "rate limited by ip-api.com; retry in 30 s"
+        );
         assert_eq!(limit.check(t0 + Duration::from_secs(40)), Ok(()));
     }
 
@@ -103,6 +108,9 @@ mod tests {
         let limit = RateLimit::new();
         let t0 = Instant::now();
         limit.observe(t0, 429, None, None);
-        assert_eq!(limit.check(t0).unwrap_err().retry_in, Duration::from_secs(60));
+        assert_eq!(
+            limit.check(t0).unwrap_err().retry_in,
+            Duration::from_secs(60)
+        );
     }
 }

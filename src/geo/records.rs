@@ -156,7 +156,11 @@ impl GeoIp2City<'_> {
     /// The record as ip-api.com fields.
     pub fn to_location(&self) -> Location {
         let named = |place: &Place| place.iso_code.is_some() || place.names.en.is_some();
-        let country = if named(&self.country) { &self.country } else { &self.registered_country };
+        let country = if named(&self.country) {
+            &self.country
+        } else {
+            &self.registered_country
+        };
         let country_code = text(country.iso_code);
         let region = self.subdivisions.first();
         let mut location = Location {

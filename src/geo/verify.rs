@@ -60,12 +60,20 @@ pub fn check(bytes: &[u8], layout: &Layout) -> Result<Checked, String> {
         .filter(|&end| end + 16 <= marker)
         .ok_or("its search tree is longer than the file")?;
     if bytes[tree_end..tree_end + 16].iter().any(|&b| b != 0) {
-        return Err(format!("the 16 bytes after the search tree (at {tree_end}) are not zero"));
+        return Err(format!(
+            "the 16 bytes after the search tree (at {tree_end}) are not zero"
+        ));
     }
-    let tree = Tree { bytes: &bytes[..tree_end], layout };
+    let tree = Tree {
+        bytes: &bytes[..tree_end],
+        layout,
+    };
     let data = &bytes[tree_end + 16..marker];
     let records = tree.walk(data.len())?;
-    let mut section = Section { data, valid: BitSet::new(data.len()) };
+    let mut section = Section {
+        data,
+        valid: BitSet::new(data.len()),
+    };
     // Records have a handful of distinct keys: a list is faster than a hash map.
     let mut keys: Vec<(&[u8], usize)> = Vec::new();
     let mut count = 0;
@@ -75,8 +83,13 @@ pub fn check(bytes: &[u8], layout: &Layout) -> Result<Checked, String> {
             .record(offset, &mut keys)
             .map_err(|e| format!("the record at data offset {offset} is damaged: {e}"))?;
     }
-    let keys = keys.into_iter().map(|(k, n)| (String::from_utf8_lossy(k).into_owned(), n));
-    Ok(Checked { keys: keys.collect(), records: count })
+    let keys = keys
+        .into_iter()
+        .map(|(k, n)| (String::from_utf8_lossy(k).into_owned(), n));
+    Ok(Checked {
+        keys: keys.collect(),
+        records: count,
+    })
 }
 
 /// The search tree: `node_count` nodes of two records each.
@@ -130,7 +143,10 @@ impl Tree<'_> {
             let b = &self.bytes[n * size..n * size + size];
             let (b0, b1, b2, b3) = (b[0] as usize, b[1] as usize, b[2] as usize, b[3] as usize);
             let pair = match size {
-                6 => [b0 << 16 | b1 << 8 | b2, b3 << 16 | (b[4] as usize) << 8 | b[5] as usize],
+                6 => [
+                    b0 << 16 | b1 << 8 | b2,
+                    b3 << 16 | (b[4] as usize) << 8 | b[5] as usize,
+                ],
                 7 => [
                     (b3 >> 4) << 24 | b0 << 16 | b1 << 8 | b2,
                     (b3 & 15) << 24 | (b[4] as usize) << 16 | (b[5] as usize) << 8 | b[6] as usize,
@@ -172,12 +188,15 @@ impl Tree<'_> {
     /// The data offset a record `value` of node `n` points to, if it is inside the section.
     fn data_offset(&self, n: usize, value: usize, data_len: usize) -> Result<usize, String> {
         let nodes = self.layout.node_count;
-        value.checked_sub(nodes + 16).filter(|&at| at < data_len).ok_or_else(|| {
-            format!(
-                "node {n} of its search tree points outside the data section (record value \
+        value
+            .checked_sub(nodes + 16)
+            .filter(|&at| at < data_len)
+            .ok_or_else(|| {
+                format!(
+                    "node {n} of its search tree points outside the data section (record value \
                  {value})"
-            )
-        })
+                )
+            })
     }
 
     /// Walks every node reachable from the root, depth first, each once; returns the data
@@ -249,8 +268,11 @@ impl<'a> Section<'a> {
     /// Checks the record at `offset` and counts the keys of its top-level map in `keys`.
     fn record(&mut self, offset: usize, keys: &mut Vec<(&'a [u8], usize)>) -> Result<(), String> {
         // The tree may point at a pointer (readers follow one): the record is its target.
-        let offset =
-            if self.header(offset)?.0 == POINTER { self.pointer(offset, 0)?.1 } else { offset };
+        let offset = if self.header(offset)?.0 == POINTER {
+            self.pointer(offset, 0)?.1
+        } else {
+            offset
+        };
         let (kind, size, mut at) = self.header(offset)?;
         if kind != MAP {
             return self.value(offset, 0).map(drop);
@@ -282,7 +304,9 @@ impl<'a> Section<'a> {
                 let (end, target) = self.pointer(at, 0)?;
                 let (kind, size, payload) = self.header(target)?;
                 if kind != STRING {
-                    return Err(format!("a map key at {at} points to a value of type {kind}"));
+                    return Err(format!(
+                        "a map key at {at} points to a value of type {kind}"
+                    ));
                 }
                 Ok((end, self.payload(payload, size)?))
             }
@@ -338,11 +362,15 @@ impl<'a> Section<'a> {
                 next
             }
             _ => {
-                return Err(format!("the value at {at} has type {kind}, which records never have"))
+                return Err(format!(
+                    "the value at {at} has type {kind}, which records never have"
+                ))
             }
         };
         if end > self.data.len() {
-            return Err(format!("the value at {at} runs past the end of the data section"));
+            return Err(format!(
+                "the value at {at} runs past the end of the data section"
+            ));
         }
         Ok(end)
     }
@@ -361,7 +389,9 @@ impl<'a> Section<'a> {
             _ => v,
         };
         if target >= self.data.len() {
-            return Err(format!("the pointer at {at} points past the data section, to {target}"));
+            return Err(format!(
+                "the pointer at {at} points past the data section, to {target}"
+            ));
         }
         if !self.valid.contains(target) {
             if self.header(target)?.0 == POINTER {
@@ -421,7 +451,9 @@ impl<'a> Section<'a> {
         if at <= self.data.len() && size <= self.data.len() - at {
             Ok(&self.data[at..at + size])
         } else {
-            Err(format!("a value at {at} runs past the end of the data section"))
+            Err(format!(
+                "a value at {at} runs past the end of the data section"
+            ))
         }
     }
 }
@@ -455,13 +487,17 @@ impl BitSet {
 
     /// The members, in increasing order.
     fn ones(&self) -> impl Iterator<Item = usize> + '_ {
-        self.0.iter().enumerate().filter(|(_, &bits)| bits != 0).flat_map(|(word, &bits)| {
-            let mut rest = bits;
-            std::iter::from_fn(move || {
-                let bit = rest.trailing_zeros() as usize;
-                rest &= rest.wrapping_sub(1);
-                (bit < 64).then_some(word * 64 + bit)
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(_, &bits)| bits != 0)
+            .flat_map(|(word, &bits)| {
+                let mut rest = bits;
+                std::iter::from_fn(move || {
+                    let bit = rest.trailing_zeros() as usize;
+                    rest &= rest.wrapping_sub(1);
+                    (bit < 64).then_some(word * 64 + bit)
+                })
             })
-        })
     }
 }

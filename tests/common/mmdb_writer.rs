@@ -101,7 +101,10 @@ impl Writer {
             (IpAddr::V6(v6), 6) => (u128::from(v6), prefix_len),
             (IpAddr::V6(_), _) => panic!("an IPv6 network in an IPv4 database"),
         };
-        assert!(len >= 1, "the whole address space cannot be one record here");
+        assert!(
+            len >= 1,
+            "the whole address space cannot be one record here"
+        );
         let offset = self.store_record(record);
         let mut node = 0;
         for depth in 0..len {
@@ -115,7 +118,11 @@ impl Writer {
                 // Descend into a new node; a network stored here before covers both halves.
                 other => {
                     let next = self.nodes.len();
-                    let fill = if let Child::Data(_) = other { other } else { Child::Empty };
+                    let fill = if let Child::Data(_) = other {
+                        other
+                    } else {
+                        Child::Empty
+                    };
                     self.nodes.push([fill, fill]);
                     self.nodes[node][bit] = Child::Node(next);
                     next
@@ -189,7 +196,11 @@ impl Writer {
                     Child::Node(id) => Child::Node(last - id),
                     leaf => leaf,
                 };
-                shared.iter().rev().map(|[l, r]| [flip(*l), flip(*r)]).collect()
+                shared
+                    .iter()
+                    .rev()
+                    .map(|[l, r]| [flip(*l), flip(*r)])
+                    .collect()
             }
             // The whole space is one record (or none): a single node with it in both halves.
             leaf => {
@@ -250,7 +261,10 @@ impl Writer {
             ("binary_format_minor_version", Value::U16(0)),
             ("build_epoch", Value::U64(build_epoch)),
             ("database_type", Value::str(self.database_type.clone())),
-            ("description", Value::map([("en", Value::str(self.description.clone()))])),
+            (
+                "description",
+                Value::map([("en", Value::str(self.description.clone()))]),
+            ),
             ("ip_version", Value::U16(self.ip_version)),
             ("languages", Value::Array(vec![Value::str("en")])),
             ("node_count", Value::U32(node_count as u32)),
@@ -263,8 +277,11 @@ impl Writer {
 
 /// Writes a control byte (and the extended type byte) for `type_num` and payload `size`.
 fn control(out: &mut Vec<u8>, type_num: u8, size: usize) {
-    let (first_type, extended) =
-        if type_num > 7 { (0u8, Some(type_num - 7)) } else { (type_num, None) };
+    let (first_type, extended) = if type_num > 7 {
+        (0u8, Some(type_num - 7))
+    } else {
+        (type_num, None)
+    };
     let (size_bits, extra): (u8, Vec<u8>) = if size < 29 {
         (size as u8, vec![])
     } else if size < 29 + 256 {

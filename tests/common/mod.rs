@@ -96,16 +96,26 @@ impl<R> Running<R> {
 /// Runs `router` on a thread named `router`.
 pub fn spawn_router(router: Router) -> Running<RouterReport> {
     let addr = router.local_addr().expect("the router's address");
-    let thread = std::thread::Builder::new().name("router".into()).spawn(move || router.run());
-    Running { addr, thread: thread.expect("start the router's thread") }
+    let thread = std::thread::Builder::new()
+        .name("router".into())
+        .spawn(move || router.run());
+    Running {
+        addr,
+        thread: thread.expect("start the router's thread"),
+    }
 }
 
 /// Runs `server` on a thread named `server-<port>`.
 pub fn spawn_server(server: Server) -> Running<ServerReport> {
     let addr = server.local_addr().expect("the server's address");
     let name = format!("server-{}", addr.port());
-    let thread = std::thread::Builder::new().name(name).spawn(move || server.run());
-    Running { addr, thread: thread.expect("start the server's thread") }
+    let thread = std::thread::Builder::new()
+        .name(name)
+        .spawn(move || server.run());
+    Running {
+        addr,
+        thread: thread.expect("start the server's thread"),
+    }
 }
 
 /// A router with four in-process servers on free ports, the bundled database, quiet.
@@ -184,7 +194,9 @@ where
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
             let mut reader = geotracker::LineReader::new(&stream);
-            let line = reader.read_line(geotracker::MAX_REQUEST_LINE).unwrap_or_default();
+            let line = reader
+                .read_line(geotracker::MAX_REQUEST_LINE)
+                .unwrap_or_default();
             handle(stream, line);
         }
     });
@@ -217,8 +229,11 @@ pub fn start_router_with(
 pub fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     // target/<profile>/deps/<test>-<hash> -> target/<profile>/examples/<name>
-    let dir =
-        exe.parent().and_then(|deps| deps.parent()).expect("the target folder").join("examples");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the target folder")
+        .join("examples");
     let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.exists(),
@@ -316,6 +331,14 @@ pub fn start_web_page(
     adjust(&mut config);
     let page = WebPage::bind(config, Arc::clone(&shutdown)).expect("bind the web page");
     let addr = page.local_addr().expect("the web page's address");
-    let thread = std::thread::Builder::new().name("web".into()).spawn(move || page.run());
-    (Running { addr, thread: thread.expect("start the web page's thread") }, shutdown)
+    let thread = std::thread::Builder::new()
+        .name("web".into())
+        .spawn(move || page.run());
+    (
+        Running {
+            addr,
+            thread: thread.expect("start the web page's thread"),
+        },
+        shutdown,
+    )
 }

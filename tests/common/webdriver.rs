@@ -20,8 +20,12 @@ pub const INSTALL: &str = "apt-get install chromium chromium-driver";
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// Chromium's names on the `PATH` (Debian's `chromium`, Ubuntu's `chromium-browser`, Google's).
-const BROWSERS: [&str; 4] =
-    ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"];
+const BROWSERS: [&str; 4] = [
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+];
 
 /// A headless Chromium, driven through its own `chromedriver`.
 pub struct Browser {
@@ -48,7 +52,9 @@ impl Browser {
     /// `Err` says what is not installed. Anything else that fails is a test failure.
     pub fn start(width: u32, height: u32) -> Result<Browser, String> {
         let Some(driver) = on_path("chromedriver") else {
-            return Err(format!("no chromedriver on the PATH; install one: {INSTALL}"));
+            return Err(format!(
+                "no chromedriver on the PATH; install one: {INSTALL}"
+            ));
         };
         let Some(chromium) = BROWSERS.iter().find_map(|name| on_path(name)) else {
             return Err(format!("no Chromium on the PATH; install one: {INSTALL}"));
@@ -86,10 +92,17 @@ impl Browser {
             "goog:chromeOptions": {"binary": chromium, "args": args},
             "goog:loggingPrefs": {"browser": "ALL"},
         }}});
-        let mut browser =
-            Browser { driver, agent, session: format!("http://127.0.0.1:{port}/session"), profile };
+        let mut browser = Browser {
+            driver,
+            agent,
+            session: format!("http://127.0.0.1:{port}/session"),
+            profile,
+        };
         let created = browser.command("POST", "", Some(capabilities));
-        let id = created["sessionId"].as_str().expect("a session id").to_string();
+        let id = created["sessionId"]
+            .as_str()
+            .expect("a session id")
+            .to_string();
         browser.session = format!("{}/{id}", browser.session);
         Ok(browser)
     }
@@ -103,11 +116,18 @@ impl Browser {
             "DELETE" => self.agent.delete(&url).call(),
             _ => {
                 let body = body.unwrap_or_else(|| json!({})).to_string();
-                self.agent.post(&url).header("Content-Type", "application/json").send(&body)
+                self.agent
+                    .post(&url)
+                    .header("Content-Type", "application/json")
+                    .send(&body)
             }
         };
         let mut response = sent.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-        let text = response.body_mut().with_config().limit(64 << 20).read_to_string();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_string();
         let text = text.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
         let mut answer: Value = serde_json::from_str(&text).expect("WebDriver answers JSON");
         let value = answer["value"].take();
@@ -124,7 +144,11 @@ impl Browser {
 
     /// Resizes the window (the page's view is smaller by the window's frame).
     pub fn set_window_size(&self, width: u32, height: u32) {
-        self.command("POST", "/window/rect", Some(json!({"width": width, "height": height})));
+        self.command(
+            "POST",
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        );
     }
 
     /// The element with this `id`.
@@ -150,7 +174,11 @@ impl Browser {
     /// Empties the text box `element` and types `text` into it.
     pub fn type_into(&self, element: &Element, text: &str) {
         self.command("POST", &format!("/element/{}/clear", element.0), None);
-        self.command("POST", &format!("/element/{}/value", element.0), Some(json!({"text": text})));
+        self.command(
+            "POST",
+            &format!("/element/{}/value", element.0),
+            Some(json!({"text": text})),
+        );
     }
 
     /// The text of `element` as the page shows it ("" for a hidden one).
@@ -167,13 +195,21 @@ impl Browser {
 
     /// Runs `script` in the page with `args`, and returns what it returns.
     pub fn execute(&self, script: &str, args: Value) -> Value {
-        self.command("POST", "/execute/sync", Some(json!({"script": script, "args": args})))
+        self.command(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": script, "args": args})),
+        )
     }
 
     /// Runs `script` in the page with `args` and a last argument, a function that the script
     /// calls with its result when it is done; returns that result (at most 30 s later).
     pub fn execute_async(&self, script: &str, args: Value) -> Value {
-        self.command("POST", "/execute/async", Some(json!({"script": script, "args": args})))
+        self.command(
+            "POST",
+            "/execute/async",
+            Some(json!({"script": script, "args": args})),
+        )
     }
 
     /// The browser's console and network log since the last call: `{level, message, ...}`.
@@ -214,7 +250,8 @@ fn read_port(driver: &mut Child) -> u16 {
             }
         }
     });
-    port.recv_timeout(Duration::from_secs(30)).expect("chromedriver says which port it listens on")
+    port.recv_timeout(Duration::from_secs(30))
+        .expect("chromedriver says which port it listens on")
 }
 
 /// Standard base64 (screenshots come in it), decoded.
@@ -228,7 +265,10 @@ fn base64_decoded(text: &str) -> Vec<u8> {
         _ => panic!("not base64: {:?}", c as char),
     };
     let (mut bytes, mut bits, mut count) = (Vec::new(), 0u32, 0);
-    for c in text.bytes().filter(|&c| c != b'=' && !c.is_ascii_whitespace()) {
+    for c in text
+        .bytes()
+        .filter(|&c| c != b'=' && !c.is_ascii_whitespace())
+    {
         bits = (bits << 6) | u32::from(value(c));
         count += 6;
         if count >= 8 {
