@@ -6,8 +6,7 @@
 //! (past a queue notice, and up to the newline however long the answer is); [`details`] prints
 //! the same labels in a terminal.
 
-use crate::extras::{deadline, queue::QueuedNotice};
-use crate::protocol::{LineReader, Request, MAX_REPLY_LINE};
+use crate::protocol::{LineReader, QueuedNotice, Request, MAX_REPLY_LINE};
 use crate::reply::Reply;
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -47,7 +46,7 @@ pub fn ask(
         .map_err(context("cannot send the request".into()))?;
     let sent = (&stream).write_all(request.to_line().as_bytes());
     sent.map_err(context("cannot send the request".into()))?;
-    let mut lines = LineReader::new(deadline::Reader::new(&stream, started + timeout));
+    let mut lines = LineReader::until(&stream, started + timeout);
     let mut queued_at = None;
     loop {
         let line = lines

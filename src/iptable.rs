@@ -55,9 +55,16 @@ impl IpTable {
 
     /// Takes out the oldest `n` rows (all of them, if there are fewer).
     pub fn take_oldest(&self, n: usize) -> Vec<RouterEntry> {
+        // Critical section: the oldest rows are copied out and removed in one step.
         let mut rows = self.rows.lock();
         let n = n.min(rows.len());
         rows.drain(..n).collect()
+    }
+
+    /// Takes out every row: the table's run, at the stop.
+    pub fn take_all(&self) -> Vec<RouterEntry> {
+        // Critical section: the rows are taken and the table left empty in one step.
+        std::mem::take(&mut *self.rows.lock())
     }
 
     /// How many rows are in memory.

@@ -40,6 +40,39 @@ struct NatState {
     index: HashMap<SocketAddr, usize>,
 }
 
+/// True for a caller that is translated: one whose address cannot be reached from the
+/// Internet, so that it must be "inside".
+///
+/// The original translated every caller: its servers only ever saw the router, from inside
+/// Azure. A real NAT sits between an inside realm of private addresses and the outside world
+/// (traditional NAT, RFC 3022) and decides by interface and rule: what comes in on the inside
+/// interface is translated. A server here has one interface, so it decides by the caller's
+/// address instead: private (10/8, 172.16/12, 192.168/16: RFC
+/// 1918), shared (100.64/10, the carriers' own NAT: RFC 6598), loopback, link-local, and the
+/// documentation networks that the Mininet lab uses as its "Internet" (192.0.2/24,
+/// 198.51.100/24, 203.0.113/24: RFC 5737) are inside; so are IPv6's loopback, unique-local
+/// (fc00::/7) and link-local (fe80::/10) addresses. Any other address is taken to be public.
+pub fn is_inside(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(ip) => {
+            let [a, b, ..] = ip.octets();
+            let shared = a == 100 && (64..128).contains(&b);
+            ip.is_private()
+                || shared
+                || ip.is_loopback()
+                || ip.is_link_local()
+                || ip.is_documentation()
+                || ip.is_unspecified()
+        }
+        IpAddr::V6(ip) => {
+            ip.is_loopback()
+                || ip.is_unique_local()
+                || ip.is_unicast_link_local()
+                || ip.is_unspecified()
+        }
+    }
+}
+
 /// The original's `splitip()`: the next address of the pool, the last octet plus one, from
 /// .254 back to .1, so that .0 and .255 are never handed out.
 pub fn next_in_pool(ip: Ipv4Addr) -> Ipv4Addr {
@@ -62,9 +95,8 @@ impl NatTable {
 
     /// The public address of `caller`, which is recorded if it is new:
     /// - a caller seen before (same address and port) gets the same mapping again;
-    /// - a caller whose address is public already is not translated (the original's servers,
-    ///   on public VMs, located the router's public address);
-    /// - any other new caller gets the next address of the pool.
+    /// - a new caller from inside ([`is_inside`]) gets the next address of the pool;
+    /// - any other new caller keeps its address: it is public already.
     pub fn map(&self, caller: SocketAddr) -> NatEntry {
         let caller = SocketAddr::new(caller.ip().to_canonical(), caller.port());
         // Critical section: find, insert and bump the pool as one step, or two callers could
@@ -73,12 +105,12 @@ impl NatTable {
         if let Some(&row) = state.index.get(&caller) {
             return state.rows[row];
         }
-        let public = if crate::geo::special_range(caller.ip()).is_none() {
-            caller
-        } else {
+        let public = if is_inside(caller.ip()) {
             let ip = state.next_public;
             state.next_public = next_in_pool(ip);
             SocketAddr::new(IpAddr::V4(ip), caller.port())
+        } else {
+            caller
         };
         let entry = NatEntry {
             private: caller,
@@ -110,6 +142,15 @@ impl NatTable {
                 .map(|(row, entry)| (entry.private, row)),
         );
         taken
+    }
+
+    /// Takes out every row and forgets every caller: the table's run, at the stop. The pool
+    /// goes on from where it was.
+    pub fn take_all(&self) -> Vec<NatEntry> {
+        // Critical section: the rows and their index are emptied together.
+        let mut state = self.state.lock();
+        state.index.clear();
+        std::mem::take(&mut state.rows)
     }
 
     /// How many callers are recorded.

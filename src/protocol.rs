@@ -8,14 +8,16 @@
 //! 2. The callee sends **one reply line**: a JSON object in ip-api.com's shape (`reply.rs`),
 //!    ended by `\n`, and closes the connection.
 //! 3. Only the router, when every slot is busy, first sends a **notice line**,
-//!    `{"status":"queued","position":3}`: the client's place in the queue (`extras/queue.rs`).
+//!    `{"status":"queued","position":3}` ([`QueuedNotice`]): the client's place in the queue
+//!    (`extras/queue.rs`).
 //!
 //! A line is bounded ([`MAX_REQUEST_LINE`], [`MAX_REPLY_LINE`]), read up to its newline however
 //! many TCP segments it comes in (the original read one `recv(1024)` and cut longer replies),
-//! and must arrive whole before a deadline (`extras/deadline.rs`).
+//! and must arrive whole before a deadline ([`LineReader::until`], with `extras/deadline.rs`).
 
-use crate::{extras::deadline, reply::Reply};
-use serde::Serialize;
+use crate::extras::deadline;
+use crate::reply::Reply;
+use serde::{Deserialize, Serialize};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::{net::IpAddr, net::TcpStream, time::Instant};
 
@@ -61,22 +63,31 @@ impl Request {
     }
 }
 
+/// What a new connection sent: a request, something to refuse, or nothing at all.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A request line that parses.
+    Request(Request),
+    /// A line that cannot be read or is not a request; the `fail` reply to send:
+    /// `"bad request: ..."` (too long, not UTF-8, timed out) or `"invalid query"`.
+    Refuse(Box<Reply>),
+    /// Closed without a byte (a port scan, say): nothing to answer, nothing to log.
+    Closed,
+}
+
 /// Reads the request line of a new connection, as router and server both do, until
-/// `deadline`. A line that cannot be read or is not a request gets a `fail` reply to send:
-/// `"bad request: ..."` (too long, not UTF-8, timed out) or `"invalid query"`. A caller that
-/// closes without sending anything (a port scan, say) gets `None`: nothing to answer or log.
-pub fn read_request(stream: &TcpStream, deadline: Instant) -> Result<Request, Option<Box<Reply>>> {
-    let mut lines = LineReader::new(deadline::Reader::new(stream, deadline));
-    let refusal = match lines
-        .read_line(MAX_REQUEST_LINE)
-        .map(|line| Request::parse(&line))
-    {
-        Ok(Ok(request)) => return Ok(request),
-        Ok(Err(text)) => Reply::fail(text, "invalid query"),
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(None),
+/// `deadline`.
+pub fn read_request(stream: &TcpStream, deadline: Instant) -> Incoming {
+    let line = LineReader::until(stream, deadline).read_line(MAX_REQUEST_LINE);
+    let refusal = match line {
+        Ok(line) => match Request::parse(&line) {
+            Ok(request) => return Incoming::Request(request),
+            Err(text) => Reply::fail(text, "invalid query"),
+        },
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Incoming::Closed,
         Err(e) => Reply::fail("", format!("bad request: {e}")),
     };
-    Err(Some(Box::new(refusal)))
+    Incoming::Refuse(Box::new(refusal))
 }
 
 /// Writes `value` as one line of JSON in a single `write_all`, so that the line leaves whole.
@@ -86,10 +97,44 @@ pub fn write_line(mut out: &TcpStream, value: &impl Serialize) -> io::Result<()>
     out.write_all(&line)
 }
 
+/// The notice the router sends a client that has to wait for a slot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedNotice {
+    /// Always `"queued"`.
+    pub status: String,
+    /// The place in the queue: 1 for the first client waiting.
+    pub position: usize,
+}
+
+impl QueuedNotice {
+    /// The notice for the client at `position`.
+    pub fn new(position: usize) -> QueuedNotice {
+        QueuedNotice {
+            status: "queued".to_string(),
+            position,
+        }
+    }
+
+    /// Reads a line as a notice; `None` if it is anything else (that is, the answer).
+    pub fn from_line(line: &str) -> Option<QueuedNotice> {
+        serde_json::from_str(line)
+            .ok()
+            .filter(|notice: &QueuedNotice| notice.status == "queued")
+    }
+}
+
 /// Reads newline-ended lines, each at most a given length, from a stream. It buffers, so keep
 /// one per connection: bytes after a line stay in it for the next one.
 pub struct LineReader<R> {
     inner: BufReader<R>,
+}
+
+impl<'a> LineReader<deadline::Reader<'a>> {
+    /// Reads lines from `stream` until `deadline`, however slowly the peer sends them: a peer
+    /// sending a byte a second cannot move it (`extras/deadline.rs`).
+    pub(crate) fn until(stream: &'a TcpStream, deadline: Instant) -> Self {
+        LineReader::new(deadline::Reader::new(stream, deadline))
+    }
 }
 
 impl<R: Read> LineReader<R> {
@@ -170,5 +215,16 @@ mod tests {
         assert_eq!(error(b"1234567890\n"), "line longer than 10 bytes");
         assert_eq!(error(&[b'a'; 100_000]), "line longer than 10 bytes");
         assert_eq!(error(b"\xff\xfe\n"), "line is not UTF-8");
+    }
+
+    #[test]
+    fn a_queued_notice_and_the_answer_come_out_of_one_reader() {
+        let mut r = LineReader::new(
+            &b"{\"status\":\"queued\",\"position\":2}\n{\"status\":\"fail\"}\n"[..],
+        );
+        let first = r.read_line(MAX_REPLY_LINE).unwrap();
+        assert_eq!(QueuedNotice::from_line(&first), Some(QueuedNotice::new(2)));
+        let second = r.read_line(MAX_REPLY_LINE).unwrap();
+        assert_eq!(QueuedNotice::from_line(&second), None);
     }
 }

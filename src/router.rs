@@ -1,202 +1,407 @@
 //! The router: gives each client the first free server slot and relays the answer.
 //!
 //! The original `router.py` guarded four server addresses (four Azure VMs) with `Semaphore(4)`.
-//! A thread per client acquired it, took the first free address (`check()`), appended `[addr,
-//! server]` to the IP table, forwarded the request, sent the answer back, slept 5 s holding the
-//! slot (so that the semaphore could be seen at work) and released it. [`Router::run`] is the
-//! accept loop (`accept.rs`); `Shared::serve` is one client's thread:
+//! Its `threaded(c, addr)`, one thread per client, was:
 //!
-//! 1. read the request line, and refuse a bad one before it takes a slot;
-//! 2. get a slot: at once, or after waiting in the queue in front of the semaphore;
-//! 3. record `[client, server]` in the IP table;
-//! 4. forward the request to the slot's server ([`ask_server`]) and read its answer;
-//! 5. add `"router": {"slot", "server", "queue_position", "waited_ms", "turn"}`, send it on;
-//! 6. keep the slot for `--hold-secs` (0 by default; the original's `time.sleep(5)`);
-//! 7. drop the permit: the slot is free, and the next client in the queue is woken.
+//! ```python
+//! sem.acquire()
+//! index = check()                       # the first free slot
+//! iptable.append([addr, ips[index]])
+//! info = serverconnect(ips[index])      # forward the request, read the answer
+//! c.send(info.encode())
+//! time.sleep(5)                         # keep the slot, so that the semaphore is seen at work
+//! sem.release()
+//! ```
 //!
-//! No lock is held across socket I/O. Beyond the original, each entered by one call: the queue
-//! (`extras/queue.rs`), failover, `--trace`, `--table-limit`; `extras/startup.rs` binds it.
+//! [`Router::bind`] binds the socket, [`Router::run`] is the accept loop (`accept.rs`), and
+//! `RouterState::serve` is one client's thread, the same steps, each a function:
+//!
+//! 1. `read_request`: read the request line, and refuse a bad one before it takes a slot;
+//! 2. `take_slot`: the semaphore's `acquire`, which takes the first free slot (`check()`);
+//! 3. `record`: append `[client, server]` to the IP table;
+//! 4. `forward`: send the request to the slot's server and read its answer (`ask_server`);
+//! 5. `relay`: add `"router": {"slot", "server", "queue_position", "waited_ms", "turn"}`, send
+//!    the answer on;
+//! 6. `hold`: keep the slot for `--hold-secs` (0 by default; the original's `time.sleep(5)`);
+//! 7. `release`: drop the permit, which frees the slot and wakes the next client waiting.
+//!
+//! No lock is held across socket I/O. Beyond the original, each entered by a call marked where
+//! it is made: the queue in front of the semaphore (`extras/queue.rs`), failover to another
+//! server (`extras/failover.rs`), the semaphore's timeline (`--trace`, `extras/trace.rs`), a
+//! bounded table (`--table-limit`, `extras/table_limit.rs`) and the in-process servers
+//! (`extras/local_servers.rs`).
 
-use crate::extras::queue::{Queue, QueuedNotice};
-use crate::extras::{deadline, failover::Failover, local_servers::LocalServers, table_limit};
-use crate::extras::{startup::RouterReport, trace::Step, trace::Trace, Limits};
+use crate::accept::{self, Acceptor};
+use crate::extras::config::{self, RouterConfig, RouterReport, StartError};
+use crate::extras::failover::Failover;
+use crate::extras::limits::Limits;
+use crate::extras::local_servers::LocalServers;
+use crate::extras::output::Output;
+use crate::extras::queue::{Joined, Queue};
+use crate::extras::table_limit;
+use crate::extras::trace::{Step, Trace};
 use crate::iptable::{IpTable, RouterEntry};
-use crate::protocol::{self, LineReader, Request, MAX_REPLY_LINE};
+use crate::protocol::{self, Incoming, LineReader, QueuedNotice, Request, MAX_REPLY_LINE};
 use crate::reply::{Reply, Served};
+use crate::semaphore::{Permit, Semaphore};
 use crate::signal::{self, Shutdown};
-use crate::{accept, extras::Output};
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use std::{io, io::Write, path::PathBuf, sync::Arc};
 
-/// A router with its socket bound (by `Router::bind`), ready to [`Router::run`].
+/// A router with its socket bound, ready to [`Router::run`].
 pub struct Router {
-    pub(crate) listener: TcpListener,
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) local_servers: LocalServers,
+    listener: TcpListener,
+    state: Arc<RouterState>,
+    /// The four servers of `cargo run --example router`; none with `--servers`.
+    local_servers: LocalServers,
 }
 
-/// What every client thread shares.
-pub(crate) struct Shared {
-    /// The server behind each slot.
-    pub(crate) servers: Vec<SocketAddr>,
-    /// The slots: a semaphore, and a queue in front of it.
-    pub(crate) queue: Queue,
-    /// `[client, server]` rows.
-    pub(crate) table: IpTable,
+/// What every client thread of the router shares.
+struct RouterState {
+    /// The server behind each slot: the original's `ips`.
+    servers: Vec<SocketAddr>,
+    /// The slots: the original's `sem` and `avail`.
+    semaphore: Arc<Semaphore>,
+    /// Clients waiting for a slot, in the order they came (beyond the original).
+    queue: Queue,
+    /// `[client, server]` rows: the original's `iptable`.
+    table: IpTable,
     /// How long a client keeps its slot after its answer (`--hold-secs`).
-    pub(crate) hold: Duration,
-    pub(crate) log: Option<PathBuf>,
-    pub(crate) limits: Limits,
-    pub(crate) out: Output,
-    pub(crate) failover: Failover,
-    pub(crate) trace: Trace,
-    pub(crate) shutdown: Arc<Shutdown>,
+    hold: Duration,
+    /// The JSON log the table is appended to at the stop.
+    log: Option<PathBuf>,
+    limits: Limits,
+    out: Output,
+    failover: Failover,
+    trace: Trace,
+    shutdown: Arc<Shutdown>,
 }
+
+/// The outcome of step 2.
+enum Slot {
+    /// The client holds a slot.
+    Granted(Granted),
+    /// `--queue-timeout` passed first, after this long.
+    TimedOut(Duration),
+    /// The client went away while it waited.
+    Left,
+}
+
+/// A held slot, and how the client came by it.
+struct Granted {
+    permit: Permit,
+    wait: Wait,
+}
+
+/// How a client came by its slot: for the log lines and the answer's `router` field.
+#[derive(Clone, Copy)]
+struct Wait {
+    /// The place it was told in the queue; 0 if a slot was free at once.
+    position: usize,
+    /// From its request to holding the slot.
+    waited: Duration,
+}
+
+/// The outcome of step 4.
+enum Forwarded {
+    /// A server answered; the client holds that server's slot.
+    Answered { answer: Fields, permit: Permit },
+    /// No server could answer (the message says why); the slot has gone back.
+    NoServer(String),
+}
+
+/// The fields of an answer, in the order they came.
+type Fields = serde_json::Map<String, serde_json::Value>;
 
 impl Router {
+    /// Binds the router's socket (the original's `s.bind` and `s.listen`), starts the
+    /// in-process servers if the configuration asks for them, and prints the start-up lines.
+    /// Everything that can fail at start-up fails here, before any client connects.
+    pub fn bind(mut config: RouterConfig, shutdown: Arc<Shutdown>) -> Result<Router, StartError> {
+        // (Beyond the original: --max-clients fitted to the file descriptors there are.)
+        let descriptors = config.fit_to_descriptors();
+        let listener = accept::listen("router", config.bind)?;
+        let log = config::ready_log("router", config.log_path(), config.output)?;
+        // (Beyond the original: the four servers in this process, unless --servers names them.)
+        let (servers, local_servers) = LocalServers::start_if_asked(&config.servers)?;
+        if servers.is_empty() {
+            return Err(StartError("router: no servers to forward to".into()));
+        }
+        let router = Router {
+            listener,
+            state: Arc::new(RouterState::new(servers, log, config, shutdown)),
+            local_servers,
+        };
+        router.say_listening(descriptors);
+        Ok(router)
+    }
+
+    /// The original's start-up lines, and what the router serves with.
+    fn say_listening(&self, descriptors: Option<String>) {
+        let out = self.state.out;
+        let port = self.local_addr().map_or(0, |addr| addr.port());
+        out.notice(format_args!("router: socket bound to port {port}"));
+        out.notice(format_args!("router: socket is listening"));
+        if let Some(descriptors) = descriptors {
+            out.notice(format_args!("router: {descriptors}"));
+        }
+        let servers = &self.state.servers;
+        let count = servers.len();
+        let list: Vec<String> = servers.iter().map(ToString::to_string).collect();
+        let list = list.join(", ");
+        let hold = self.state.hold.as_secs_f64();
+        out.notice(format_args!(
+            "router: {count} server slots: {list}; each client keeps its slot {hold} s after its answer"
+        ));
+    }
+
+    /// The address the router listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
     /// Serves until a stop is requested, waits for the clients being served, prints the table
-    /// and appends it to the log; then stops the in-process servers, if any.
+    /// and appends it to the log (the original's `handler`); then stops the in-process servers.
     pub fn run(self) -> RouterReport {
-        let shared = Arc::clone(&self.shared);
-        let (listener, shutdown, limits, out) =
-            (self.listener, &shared.shutdown, &shared.limits, shared.out);
+        let state = &self.state;
+        let out = state.out;
         out.notice(format_args!(
             "router: press Ctrl-C to stop and write the IP tables"
         ));
-        let serving = Arc::clone(&shared);
-        let serve = move |stream, client| serving.serve(stream, client);
-        // Linux keeps 15 characters of a thread name: `client-<port>`, the client's port.
-        accept::serve_each_connection("router", "client", listener, shutdown, limits, out, serve);
-        let rows = shared.table.take_oldest(usize::MAX);
-        let (table, log) = signal::dump("router", out, shared.log.as_deref(), rows);
-        shared.trace.write(out);
-        let servers = self.local_servers.stop(shutdown.was_hurried());
+        let acceptor = Acceptor {
+            who: "router",
+            // Linux keeps 15 characters of a thread name: `client-<port>`, the client's port.
+            thread_prefix: "client",
+            shutdown: &state.shutdown,
+            limits: &state.limits,
+            out,
+        };
+        let serving = Arc::clone(state);
+        acceptor.serve_each_connection(self.listener, move |stream, client| {
+            serving.serve(stream, client)
+        });
+        let rows = state.table.take_all();
+        let (table, log) = signal::dump("router", out, state.log.as_deref(), rows);
+        state.trace.write(out);
+        let hurried = state.shutdown.was_hurried();
+        let servers = self.local_servers.stop(hurried);
         RouterReport {
             table,
             log,
             servers,
-            hurried: shutdown.was_hurried(),
+            hurried,
         }
     }
 }
 
-impl Shared {
-    /// Serves one client: the original's `threaded(c, addr)`.
+impl RouterState {
+    /// The state of a router over `servers`, set up as `config` says.
+    fn new(
+        servers: Vec<SocketAddr>,
+        log: Option<PathBuf>,
+        config: RouterConfig,
+        shutdown: Arc<Shutdown>,
+    ) -> RouterState {
+        let out = config.output;
+        let backoff = config.limits.backoff;
+        RouterState {
+            semaphore: Arc::new(Semaphore::new(servers.len())),
+            queue: Queue::new(),
+            table: IpTable::new(),
+            hold: config.hold,
+            log,
+            limits: config.limits,
+            out,
+            failover: Failover::new(servers.clone(), backoff, out, Arc::clone(&shutdown)),
+            trace: Trace::new(config.trace),
+            servers,
+            shutdown,
+        }
+    }
+
+    /// One client's thread: the original's `threaded(c, addr)`.
     fn serve(&self, stream: TcpStream, client: SocketAddr) {
-        let (limits, out) = (&self.limits, self.out);
         // The client may get two lines, a notice and the answer: no waiting for Nagle.
-        if limits.apply_write_timeout(&stream).is_err() || stream.set_nodelay(true).is_err() {
+        let ready = self
+            .limits
+            .apply_write_timeout(&stream)
+            .and(stream.set_nodelay(true));
+        if ready.is_err() {
             return;
         }
-        out.progress(format_args!(
+        self.out.progress(format_args!(
             "router: Connected to : {} : {}",
             client.ip(),
             client.port()
         ));
-
-        // 1. The request, checked before it may take a slot.
-        let request = match protocol::read_request(&stream, Instant::now() + limits.request_timeout)
-        {
-            Ok(request) => request,
-            Err(Some(refusal)) => return send(&stream, &refusal),
-            Err(None) => return, // Closed without a word: nothing to answer, nothing to log.
+        let request = match self.read_request(&stream) {
+            Incoming::Request(request) => request,
+            Incoming::Refuse(refusal) => return send(&stream, &refusal),
+            Incoming::Closed => return,
         };
-        let query = request.query();
-
-        // 2. A slot: at once, or after waiting in the queue, told its place.
-        let arrived = Instant::now();
-        let told = |position| {
-            out.progress(format_args!(
-                "router: {client} waits: number {position} in the queue"
-            ));
-            self.trace.record(client, Step::Queued { place: position });
-            protocol::write_line(&stream, &QueuedNotice::new(position)).is_ok()
+        let Granted { permit, wait } = match self.take_slot(&stream, client) {
+            Slot::Granted(granted) => granted,
+            Slot::TimedOut(waited) => return send(&stream, &waited_too_long(request, waited)),
+            Slot::Left => return,
         };
-        let (permit, position) = match self.queue.take_slot(limits.queue_timeout, told) {
-            Ok(granted) => granted,
-            Err(None) => return, // The client went away while waiting.
-            Err(Some(waited)) => {
-                let secs = waited.as_secs_f64();
-                let why = format!("waited {secs:.1} s for a server: all are busy; try again");
-                return send(&stream, &Reply::fail(query, why));
+        self.record(client, &permit, wait);
+        let first = self.served(&permit, wait);
+        match self.forward(client, request, permit) {
+            Forwarded::Answered { answer, permit } => {
+                let served = self.served(&permit, wait);
+                self.relay(&stream, client, answer, &served);
+                self.hold();
+                self.release(client, permit);
             }
-        };
-        let (waited, first) = (arrived.elapsed(), (permit.slot(), permit.turn()));
-
-        // 3. The IP table: its lock is taken and released inside `push`.
-        let (slot, server, ms) = (first.0, self.servers[first.0], waited.as_millis());
-        self.table.push(RouterEntry { client, server });
-        out.progress(format_args!(
-            "router: {client} -> slot {slot} ({server}), waited {ms} ms"
-        ));
-
-        // 4. Ask the slot's server. (Beyond the original: if it fails, its slot goes out of
-        // service for a while, and the client is given another slot.)
-        let asked = self
-            .failover
-            .ask_until_answered(permit, self.queue.semaphore(), |permit| {
-                let (slot, turn) = (permit.slot(), permit.turn());
-                self.trace.record(client, Step::Granted { slot, turn });
-                // The row names the server asked: another one if the first failed.
-                if slot != first.0 {
-                    self.table.replace(RouterEntry {
-                        client,
-                        server: self.servers[slot],
-                    });
-                }
-                ask_server(self.servers[slot], request, limits)
-            });
-
-        // 5. Say who served the client, and pass the answer on.
-        let (answer, permit) = match asked {
-            Ok((answer, permit)) => (answer, Some(permit)),
-            Err(why) => {
-                out.progress(format_args!("router: {client}: {why}"));
-                let reply = serde_json::to_value(Reply::fail(query, why));
-                (
-                    reply
-                        .ok()
-                        .and_then(|r| r.as_object().cloned())
-                        .unwrap_or_default(),
-                    None,
-                )
+            Forwarded::NoServer(why) => {
+                self.out.progress(format_args!("router: {client}: {why}"));
+                self.relay(&stream, client, failure(request, why), &first);
             }
-        };
-        let (slot, turn) = permit.as_ref().map_or(first, |p| (p.slot(), p.turn()));
-        let waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
-        let server = self.servers[slot].to_string();
-        let served = Served {
-            slot,
-            server,
-            queue_position: position,
-            waited_ms,
-            turn,
-        };
-        if (&stream)
-            .write_all(with_router_field(answer, &served).as_bytes())
-            .is_err()
-        {
-            out.progress(format_args!("router: {client} left before its answer"));
-        }
-
-        if let Some(permit) = permit {
-            // 6. The original's time.sleep(5): the slot stays taken, so that others queue.
-            if !self.hold.is_zero() {
-                self.shutdown.sleep(self.hold);
-            }
-            // 7. Dropping the permit frees the slot and wakes the next client in the queue.
-            self.trace.record(
-                client,
-                Step::Released {
-                    slot: permit.slot(),
-                },
-            );
-            drop(permit);
         }
         // (Beyond the original: a full table goes to the log, after the answer and the slot.)
         let log = self.log.as_deref();
-        table_limit::spill_if_full("router", out, log, &self.table, limits.table_limit);
+        table_limit::spill_if_full(
+            "router",
+            self.out,
+            log,
+            &self.table,
+            self.limits.table_limit,
+        );
+    }
+
+    /// Step 1: the request line, checked before the client may take a slot.
+    fn read_request(&self, stream: &TcpStream) -> Incoming {
+        let deadline = Instant::now() + self.limits.request_timeout;
+        protocol::read_request(stream, deadline)
+    }
+
+    /// Step 2: a slot: the original's `sem.acquire()`, which waits until one is free, and `check()`,
+    /// which takes the first free one. (Beyond the original, clients get slots in the order
+    /// they came: one that cannot have a slot at once is told its place, and waits in the
+    /// queue for its turn at the semaphore, at most `--queue-timeout`.)
+    fn take_slot(&self, stream: &TcpStream, client: SocketAddr) -> Slot {
+        let arrived = Instant::now();
+        let place = match self.queue.join(&self.semaphore) {
+            Joined::SlotFree(permit) => {
+                let wait = Wait {
+                    position: 0,
+                    waited: arrived.elapsed(),
+                };
+                return Slot::Granted(Granted { permit, wait });
+            }
+            Joined::Queued(place) => place,
+        };
+        let position = place.position();
+        if !self.tell_place(stream, client, position) {
+            return Slot::Left; // Dropping `place` leaves the queue.
+        }
+        let deadline = self.limits.queue_timeout.map(|limit| arrived + limit);
+        // The client's turn in the queue, then `Semaphore::acquire_before` (`semaphore.rs`).
+        match place.wait_for_slot(&self.semaphore, deadline) {
+            Some(permit) => {
+                let waited = arrived.elapsed();
+                let wait = Wait { position, waited };
+                Slot::Granted(Granted { permit, wait })
+            }
+            None => Slot::TimedOut(arrived.elapsed()),
+        }
+    }
+
+    /// Tells a client that must wait its place in the queue. False if it has gone.
+    fn tell_place(&self, stream: &TcpStream, client: SocketAddr, position: usize) -> bool {
+        self.out.progress(format_args!(
+            "router: {client} waits: number {position} in the queue"
+        ));
+        self.trace.record(client, Step::Queued { place: position });
+        protocol::write_line(stream, &QueuedNotice::new(position)).is_ok()
+    }
+
+    /// Step 3: the IP table: the original's `iptable.append([addr, ips[index]])`. Its lock is taken
+    /// and released inside `push`.
+    fn record(&self, client: SocketAddr, permit: &Permit, wait: Wait) {
+        let slot = permit.slot();
+        let server = self.servers[slot];
+        self.table.push(RouterEntry { client, server });
+        let ms = wait.waited.as_millis();
+        self.out.progress(format_args!(
+            "router: {client} -> slot {slot} ({server}), waited {ms} ms"
+        ));
+    }
+
+    /// Step 4: the request goes to the slot's server: the original's `serverconnect(ips[index])`.
+    /// (Beyond the original: if that server fails, its slot goes out of service for a while,
+    /// and the client is given another slot, each server at most once; see
+    /// `extras/failover.rs`. The first try is `ask_slot_server` below, nothing more.)
+    fn forward(&self, client: SocketAddr, request: Request, permit: Permit) -> Forwarded {
+        let first_slot = permit.slot();
+        let asked = self
+            .failover
+            .ask_until_answered(permit, &self.semaphore, |permit| {
+                // The row names the server asked: another one if the first failed.
+                if permit.slot() != first_slot {
+                    let server = self.servers[permit.slot()];
+                    self.table.replace(RouterEntry { client, server });
+                }
+                self.ask_slot_server(client, request, permit)
+            });
+        match asked {
+            Ok((answer, permit)) => Forwarded::Answered { answer, permit },
+            Err(why) => Forwarded::NoServer(why),
+        }
+    }
+
+    /// Asks the server behind `permit`'s slot.
+    fn ask_slot_server(
+        &self,
+        client: SocketAddr,
+        request: Request,
+        permit: &Permit,
+    ) -> io::Result<Fields> {
+        let slot = permit.slot();
+        let turn = permit.turn();
+        self.trace.record(client, Step::Granted { slot, turn });
+        ask_server(self.servers[slot], request, &self.limits)
+    }
+
+    /// Step 5: the answer, with who served the client added, sent on: the original's `c.send`.
+    fn relay(&self, stream: &TcpStream, client: SocketAddr, answer: Fields, served: &Served) {
+        let line = with_router_field(answer, served);
+        let mut stream = stream;
+        if stream.write_all(line.as_bytes()).is_err() {
+            self.out
+                .progress(format_args!("router: {client} left before its answer"));
+        }
+    }
+
+    /// Who served a client, for the answer's `router` field: `permit`'s slot and turn, and how
+    /// the client came by its slot.
+    fn served(&self, permit: &Permit, wait: Wait) -> Served {
+        Served {
+            slot: permit.slot(),
+            server: self.servers[permit.slot()].to_string(),
+            queue_position: wait.position,
+            waited_ms: u64::try_from(wait.waited.as_millis()).unwrap_or(u64::MAX),
+            turn: permit.turn(),
+        }
+    }
+
+    /// Step 6: the original's `time.sleep(5)`: the slot stays taken, so that others queue. A stop
+    /// cuts it short.
+    fn hold(&self) {
+        if !self.hold.is_zero() {
+            self.shutdown.sleep(self.hold);
+        }
+    }
+
+    /// Step 7: the original's `sem.release()`: dropping the permit frees the slot and wakes the
+    /// next client waiting (`Drop for Permit`, `semaphore.rs`).
+    fn release(&self, client: SocketAddr, permit: Permit) {
+        let slot = permit.slot();
+        self.trace.record(client, Step::Released { slot });
+        drop(permit);
     }
 }
 
@@ -205,42 +410,57 @@ fn send(stream: &TcpStream, reply: &Reply) {
     let _ = protocol::write_line(stream, reply);
 }
 
-/// The fields of an answer, in the order they came.
-type Fields = serde_json::Map<String, serde_json::Value>;
+/// The reply to a client that waited `--queue-timeout` for a slot.
+fn waited_too_long(request: Request, waited: Duration) -> Reply {
+    let secs = waited.as_secs_f64();
+    let why = format!("waited {secs:.1} s for a server: all are busy; try again");
+    Reply::fail(request.query(), why)
+}
+
+/// A `fail` answer for `request`, as fields, for the router to add its field to.
+fn failure(request: Request, why: String) -> Fields {
+    match serde_json::to_value(Reply::fail(request.query(), why)) {
+        Ok(serde_json::Value::Object(fields)) => fields,
+        _ => Fields::new(),
+    }
+}
 
 /// One exchange with a server (the original's `serverconnect()`): connect, send the request
 /// line, read the answer line, and check that it is a JSON object with a `status`. The error
-/// says what failed: `cannot connect: ...`, `no reply: ...`, `unusable reply: ...`.
-pub fn ask_server(server: SocketAddr, request: Request, limits: &Limits) -> io::Result<Fields> {
-    let context =
-        |what: &'static str| move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
+/// says what failed: `cannot connect: ...`, `cannot send the request: ...`, `no reply: ...`,
+/// `unusable reply: ...`.
+fn ask_server(server: SocketAddr, request: Request, limits: &Limits) -> io::Result<Fields> {
     let mut stream = TcpStream::connect_timeout(&server, limits.connect_timeout)
-        .map_err(context("cannot connect"))?;
-    limits
-        .apply_write_timeout(&stream)
-        .map_err(context("cannot connect"))?;
+        .and_then(|stream| limits.apply_write_timeout(&stream).map(|()| stream))
+        .map_err(|e| context("cannot connect", e))?;
     stream
         .write_all(request.to_line().as_bytes())
-        .map_err(context("cannot send the request"))?;
+        .map_err(|e| context("cannot send the request", e))?;
     let deadline = Instant::now() + limits.read_timeout;
-    let answer =
-        LineReader::new(deadline::Reader::new(&stream, deadline)).read_line(MAX_REPLY_LINE);
-    let answer = answer.map_err(context("no reply"))?;
-    let unusable =
-        |why| io::Error::new(io::ErrorKind::InvalidData, format!("unusable reply: {why}"));
-    let fields: Fields = serde_json::from_str(&answer).map_err(|e| unusable(e.to_string()))?;
+    let answer = LineReader::until(&stream, deadline)
+        .read_line(MAX_REPLY_LINE)
+        .map_err(|e| context("no reply", e))?;
+    let fields: Fields = serde_json::from_str(&answer).map_err(|e| unusable(&e.to_string()))?;
     match fields.get("status").and_then(|status| status.as_str()) {
         Some(status) if !status.is_empty() => Ok(fields),
-        _ => Err(unusable("no status".into())),
+        _ => Err(unusable("no status")),
     }
+}
+
+/// `e`, with what was being done when it happened in front of its message.
+fn context(doing: &str, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{doing}: {e}"))
+}
+
+/// A server's answer that is not one.
+fn unusable(why: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("unusable reply: {why}"))
 }
 
 /// The server's answer, with `"router": served` added as its last field, as a line.
 fn with_router_field(mut answer: Fields, served: &Served) -> String {
-    answer.insert(
-        "router".into(),
-        serde_json::to_value(served).unwrap_or_default(),
-    );
+    let router = serde_json::to_value(served).unwrap_or_default();
+    answer.insert("router".into(), router);
     format!("{}\n", serde_json::Value::Object(answer))
 }
 
@@ -265,10 +485,7 @@ mod tests {
             with_router_field(serde_json::from_str(answer).unwrap(), &served),
             expected + "\n"
         );
-        let line = with_router_field(
-            serde_json::from_str(r#"{"status":"fail","message":"x","query":""}"#).unwrap(),
-            &served,
-        );
+        let line = with_router_field(failure(Request::MyLocation, "x".into()), &served);
         let reply = Reply::from_json(line.trim_end()).unwrap();
         assert_eq!(
             (reply.router, reply.message.as_deref()),

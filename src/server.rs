@@ -1,107 +1,201 @@
 //! The server: maps each caller through its NAT table, geolocates, answers.
 //!
 //! The original `server.py` ran on four VMs, on port 12347, and asked ipify for its public
-//! address at start-up. A thread per connection recorded the caller in the IP table (under
-//! `print_lock`), located the caller's public address through ip-api.com and sent the answer.
-//! [`Server::run`] is the accept loop (`accept.rs`); `Shared::serve` is one caller's thread:
+//! address at start-up. A thread per connection, `threaded(c, addr)`, recorded the caller in
+//! the IP table (under `print_lock`), located the caller's public address through ip-api.com
+//! (`main(ip)`) and sent the answer. [`Server::bind`] binds the socket, [`Server::run`] is the
+//! accept loop (`accept.rs`), and `ServerState::serve` is one caller's thread:
 //!
-//! 1. read the request line: empty means "locate the caller", an address "locate this";
-//! 2. map the caller with `NatTable::map` (`nat.rs`), the critical section of the original;
-//! 3. locate with the shared [`Geolocator`] (`geo/`), and write one reply line.
+//! 1. `read_request`: empty means "locate the caller", an address "locate this";
+//! 2. `NatTable::map` (`nat.rs`): the caller's public address, the critical section of the
+//!    original;
+//! 3. `locate`, with the shared [`Geolocator`] (`geo/`), and `answer`: one reply line.
 
-use crate::extras::{startup::ServerReport, table_limit, Limits};
-use crate::protocol::{self, Request};
+use crate::accept::{self, Acceptor};
+use crate::extras::config::{self, ServerConfig, ServerReport, StartError};
+use crate::extras::limits::Limits;
+use crate::extras::output::Output;
+use crate::extras::table_limit;
+use crate::geo::{public_ip, Geolocator};
+use crate::nat::{NatEntry, NatTable};
+use crate::protocol::{self, Incoming, Request};
+use crate::reply::Reply;
 use crate::signal::{self, Shutdown};
-use crate::{accept, extras::Output, geo::Geolocator, nat::NatTable};
+use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::{path::PathBuf, sync::Arc, time::Instant};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
 
-/// A server with its socket bound (by `Server::bind`), ready to [`Server::run`].
+/// A server with its socket bound, ready to [`Server::run`].
 pub struct Server {
-    pub(crate) listener: TcpListener,
-    pub(crate) shared: Arc<Shared>,
+    listener: TcpListener,
+    state: Arc<ServerState>,
 }
 
-/// What every caller's thread shares.
-pub(crate) struct Shared {
+/// What every caller's thread of a server shares.
+struct ServerState {
     /// "server 12347": how it names itself in messages.
-    pub(crate) who: String,
-    pub(crate) nat: NatTable,
-    pub(crate) geo: Arc<dyn Geolocator>,
-    pub(crate) log: Option<PathBuf>,
-    pub(crate) limits: Limits,
-    pub(crate) out: Output,
-    pub(crate) shutdown: Arc<Shutdown>,
+    who: String,
+    /// The callers and their public addresses: the original's `iptable` and `ip`.
+    nat: NatTable,
+    /// Where locations come from: the original asked ip-api.com.
+    geo: Arc<dyn Geolocator>,
+    /// The JSON log the table is appended to at the stop.
+    log: Option<PathBuf>,
+    limits: Limits,
+    out: Output,
+    shutdown: Arc<Shutdown>,
 }
 
 impl Server {
-    /// Serves until a stop is requested, waits for the callers being served, prints the table
-    /// and appends it to the log.
-    pub fn run(self) -> ServerReport {
-        let shared = Arc::clone(&self.shared);
-        let (listener, shutdown, limits, out) =
-            (self.listener, &shared.shutdown, &shared.limits, shared.out);
-        let serving = Arc::clone(&shared);
-        let serve = move |stream, caller| serving.serve(stream, caller);
-        accept::serve_each_connection(
-            &shared.who,
-            "caller",
-            listener,
+    /// Opens the geolocation source, finds the public address (`--public-ip`, else ipify, else
+    /// the original's), binds the socket and prints the start-up lines.
+    pub fn bind(mut config: ServerConfig, shutdown: Arc<Shutdown>) -> Result<Server, StartError> {
+        // (Beyond the original: --max-clients fitted to the file descriptors there are.)
+        let descriptors = config.fit_to_descriptors();
+        let geo = config
+            .geo
+            .open()
+            .map_err(|e| StartError(format!("server: {e}")))?;
+        let public = public_ip::resolve(config.public_ip);
+        config.public_ip = Some(public.addr);
+        let server = Server::bind_with(config, geo, shutdown)?;
+        server.say_listening();
+        let who = &server.state.who;
+        let out = server.state.out;
+        if let Some(descriptors) = descriptors {
+            out.notice(format_args!("{who}: {descriptors}"));
+        }
+        out.notice(format_args!("{who}: NAT pool starts at {public}"));
+        let source = server.state.geo.name();
+        out.notice(format_args!("{who}: geolocation source: {source}"));
+        Ok(server)
+    }
+
+    /// Binds the socket (the original's `s.bind` and `s.listen`), with a geolocation source
+    /// already open (the router's in-process servers share one) and the NAT pool at
+    /// `config.public_ip` (else 117.222.175.180). Prints nothing: everything is bound before
+    /// anything is printed.
+    pub fn bind_with(
+        config: ServerConfig,
+        geo: Arc<dyn Geolocator>,
+        shutdown: Arc<Shutdown>,
+    ) -> Result<Server, StartError> {
+        let listener = accept::listen("server", config.bind)?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| StartError(format!("server: cannot listen on {}: {e}", config.bind)))?;
+        let who = format!("server {}", config::server_label(bound));
+        let log = config::ready_log(&who, config.log_path(bound), config.output)?;
+        let state = ServerState {
+            who,
+            nat: NatTable::new(config.public_ip.unwrap_or(public_ip::FALLBACK)),
+            geo,
+            log,
+            limits: config.limits,
+            out: config.output,
             shutdown,
-            limits,
-            out,
-            serve,
-        );
-        let rows = shared.nat.take_oldest(usize::MAX);
-        let (table, log) = signal::dump(&shared.who, out, shared.log.as_deref(), rows);
+        };
+        Ok(Server {
+            listener,
+            state: Arc::new(state),
+        })
+    }
+
+    /// The original's start-up lines.
+    pub(crate) fn say_listening(&self) {
+        let who = &self.state.who;
+        let out = self.state.out;
+        let port = self.local_addr().map_or(0, |addr| addr.port());
+        out.notice(format_args!("{who}: socket bound to port {port}"));
+        out.notice(format_args!("{who}: socket is listening"));
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until a stop is requested, waits for the callers being served, prints the table
+    /// and appends it to the log (the original's `handler`).
+    pub fn run(self) -> ServerReport {
+        let state = &self.state;
+        let acceptor = Acceptor {
+            who: &state.who,
+            thread_prefix: "caller",
+            shutdown: &state.shutdown,
+            limits: &state.limits,
+            out: state.out,
+        };
+        let serving = Arc::clone(state);
+        acceptor.serve_each_connection(self.listener, move |stream, caller| {
+            serving.serve(stream, caller)
+        });
+        let rows = state.nat.take_all();
+        let (table, log) = signal::dump(&state.who, state.out, state.log.as_deref(), rows);
         ServerReport {
             table,
             log,
-            hurried: shutdown.was_hurried(),
+            hurried: state.shutdown.was_hurried(),
         }
     }
 }
 
-impl Shared {
-    /// Serves one caller: the original's `threaded(c, addr)`.
+impl ServerState {
+    /// One caller's thread: the original's `threaded(c, addr)`.
     fn serve(&self, stream: TcpStream, caller: SocketAddr) {
-        let (who, limits, out) = (&self.who, &self.limits, self.out);
-        if limits.apply_write_timeout(&stream).is_err() {
+        if self.limits.apply_write_timeout(&stream).is_err() {
             return;
         }
         // 1. The request line. (The original mapped the caller first; a caller that closes
         // without a word is not answered, nor mapped, nor logged.)
-        let request = match protocol::read_request(&stream, Instant::now() + limits.request_timeout)
-        {
-            Ok(request) => Ok(request),
-            Err(Some(refusal)) => Err(*refusal),
-            Err(None) => return,
-        };
+        let deadline = Instant::now() + self.limits.request_timeout;
+        let incoming = protocol::read_request(&stream, deadline);
+        if let Incoming::Closed = incoming {
+            return;
+        }
         // 2. The NAT table: its critical section is inside `map`.
         let entry = self.nat.map(caller);
-        out.progress(format_args!(
-            "{who}: Connected to : {} : {}",
+        self.out.progress(format_args!(
+            "{}: Connected to : {} : {}",
+            self.who,
             caller.ip(),
             caller.port()
         ));
-
         // 3. Locate, and answer.
-        let reply = match request {
-            Ok(request) => {
-                let ip = match request {
-                    Request::Lookup(ip) => ip,
-                    Request::MyLocation => entry.public.ip(),
-                };
-                out.progress(format_args!("{who}: Getting details for IP: {ip} ...."));
-                self.geo.locate(ip)
-            }
-            Err(refusal) => refusal,
+        let reply = match incoming {
+            Incoming::Request(request) => self.locate(request, entry),
+            Incoming::Refuse(refusal) => *refusal,
+            Incoming::Closed => return,
         };
-        match protocol::write_line(&stream, &reply) {
-            Ok(()) => out.progress(format_args!("{who}: Details sent!!!")),
-            Err(e) => out.progress(format_args!("{who}: could not answer {caller}: {e}")),
-        }
+        self.answer(&stream, caller, &reply);
         // (Beyond the original: a full table goes to the log, after the answer.)
-        table_limit::spill_if_full(who, out, self.log.as_deref(), &self.nat, limits.table_limit);
+        let log = self.log.as_deref();
+        table_limit::spill_if_full(&self.who, self.out, log, &self.nat, self.limits.table_limit);
+    }
+
+    /// The location asked for: of the address in the request, or of the caller's public
+    /// address (the original's `main(ip)`).
+    fn locate(&self, request: Request, caller: NatEntry) -> Reply {
+        let ip = match request {
+            Request::Lookup(ip) => ip,
+            Request::MyLocation => caller.public.ip(),
+        };
+        let who = &self.who;
+        self.out
+            .progress(format_args!("{who}: Getting details for IP: {ip} ...."));
+        self.geo.locate(ip)
+    }
+
+    /// Sends the reply line: the original's `c.send`.
+    fn answer(&self, stream: &TcpStream, caller: SocketAddr, reply: &Reply) {
+        let who = &self.who;
+        match protocol::write_line(stream, reply) {
+            Ok(()) => self.out.progress(format_args!("{who}: Details sent!!!")),
+            Err(e) => self
+                .out
+                .progress(format_args!("{who}: could not answer {caller}: {e}")),
+        }
     }
 }

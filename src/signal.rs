@@ -20,8 +20,8 @@
 //!    served, the tables are written as they are, and the exit code is 130 (128 + SIGINT). A
 //!    third exits at once, writing nothing (signal-hook's `register_conditional_shutdown`).
 
+use crate::extras::output::Output;
 use crate::extras::sync::{Condvar, Mutex, MutexGuard}; // std::sync's (loom's under --cfg loom)
-use crate::extras::Output;
 use crate::iplog::{self, Appended};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
@@ -103,10 +103,10 @@ impl Shutdown {
                 continue;
             }
             if !watched.is_requested() {
-                crate::extras::print_line(format_args!("stopping: serving the clients already in, then writing the IP tables (Ctrl-C again to stop at once)"));
+                crate::extras::output::print_line(format_args!("stopping: serving the clients already in, then writing the IP tables (Ctrl-C again to stop at once)"));
                 watched.request();
             } else {
-                crate::extras::print_line(format_args!("stopping at once: writing the IP tables as they are (Ctrl-C again to exit without them)"));
+                crate::extras::output::print_line(format_args!("stopping at once: writing the IP tables as they are (Ctrl-C again to exit without them)"));
                 third_exits.store(true, Ordering::SeqCst);
                 watched.hurry();
             }

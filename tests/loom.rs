@@ -16,7 +16,7 @@
 //! Without `--cfg loom` this file is empty, and a normal `cargo test` never builds loom.
 #![cfg(loom)]
 
-use geotracker::{Admission, IpTable, Queue, RouterEntry, Semaphore, Shutdown};
+use geotracker::{IpTable, Joined, Queue, RouterEntry, Semaphore, Shutdown};
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use loom::thread;
 use std::cell::RefCell;
@@ -183,19 +183,22 @@ fn one_slot_a_holder_that_panics_still_frees_its_slot() {
 #[test]
 fn one_slot_the_queue_serves_places_in_order() {
     every_interleaving("fifo", || {
-        let queue = Arc::new(Queue::new(1));
-        let Admission::Granted(permit) = queue.enter() else {
+        let queue = Arc::new(Queue::new());
+        let semaphore = Arc::new(Semaphore::new(1));
+        let Joined::SlotFree(permit) = queue.join(&semaphore) else {
             panic!("the slot is free")
         };
         let client = |name: &'static str| {
             let queue = Arc::clone(&queue);
+            let semaphore = Arc::clone(&semaphore);
             move || {
-                let Admission::Queued(place) = queue.enter() else {
+                let Joined::Queued(place) = queue.join(&semaphore) else {
                     panic!("the slot is held")
                 };
                 let position = place.position();
                 step(name, format_args!("queued at place {position}"));
-                let permit = place.wait(None).expect("no time limit");
+                let permit = place.wait_for_slot(&semaphore, None);
+                let permit = permit.expect("no deadline");
                 step(name, format_args!("served, turn {}", permit.turn()));
                 (position, permit.turn())
             }
@@ -252,16 +255,12 @@ fn a_second_ctrl_c_and_the_dump_do_not_deadlock_with_a_worker_adding_a_row() {
             "main",
             format_args!("drained, {still_serving} still serving; dumps the table"),
         );
-        let dumped = table.take_oldest(usize::MAX);
+        let dumped = table.take_all();
         if still_serving == 0 {
             assert_eq!(dumped, [row], "a drained worker's row is in the dump");
         }
         worker.join().unwrap();
         ctrl_c.join().unwrap();
-        assert_eq!(
-            dumped.len() + table.take_oldest(usize::MAX).len(),
-            1,
-            "one row, once"
-        );
+        assert_eq!(dumped.len() + table.take_all().len(), 1, "one row, once");
     });
 }

@@ -5,7 +5,7 @@ mod common;
 
 use common::{fake_server, start_router, CLIENT_TIMEOUT};
 use geotracker::Request;
-use geotracker::{Admission, Queue, Semaphore};
+use geotracker::{Joined, Queue, Semaphore};
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -71,18 +71,22 @@ fn never_more_than_four_clients_hold_a_slot_and_no_slot_is_shared() {
 
 #[test]
 fn waiting_clients_are_served_in_arrival_order() {
-    let queue = Arc::new(Queue::new(4));
-    let held: Vec<_> = (0..4).map(|_| queue.semaphore().acquire()).collect();
+    let queue = Arc::new(Queue::new());
+    let semaphore = Arc::new(Semaphore::new(4));
+    let held: Vec<_> = (0..4).map(|_| semaphore.acquire()).collect();
     let (arrived, positions) = mpsc::channel();
     let mut waiters = Vec::new();
     for k in 0..200 {
-        let (queue, arrived) = (Arc::clone(&queue), arrived.clone());
+        let queue = Arc::clone(&queue);
+        let semaphore = Arc::clone(&semaphore);
+        let arrived = arrived.clone();
         waiters.push(thread::spawn(move || {
-            let Admission::Queued(place) = queue.enter() else {
+            let Joined::Queued(place) = queue.join(&semaphore) else {
                 panic!("every slot is held, so client {k} must queue")
             };
             arrived.send(place.position()).unwrap();
-            place.wait(None).expect("no limit").turn()
+            let permit = place.wait_for_slot(&semaphore, None);
+            permit.expect("no deadline").turn()
         }));
         // The next client arrives only once this one is in the queue.
         assert_eq!(positions.recv().unwrap(), k + 1, "client {k}'s place");

@@ -14,10 +14,11 @@
 //! | `--geo-url URL` | | ip-api.com's base URL |
 //! | `--geo-cache-secs N`, `--geo-cache-size N` | | ip-api.com's answers kept (600 s, 10,000) |
 
-use crate::extras::startup::{
+use crate::extras::config::{
     LogFile, RouterConfig, ServerConfig, Servers, ROUTER_PORT, SERVER_PORT,
 };
-use crate::extras::{Limits, Output};
+use crate::extras::limits::Limits;
+use crate::extras::output::Output;
 use crate::geo::{GeoChoice, GeoSource};
 use crate::protocol::Request;
 use std::collections::VecDeque;

@@ -12,7 +12,7 @@
 //! so that the lab sees a VM die and come back.
 
 use super::limits;
-use crate::extras::Output;
+use crate::extras::output::Output;
 use crate::semaphore::{Permit, Semaphore};
 use crate::signal::Shutdown;
 use parking_lot::Mutex;

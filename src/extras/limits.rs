@@ -10,6 +10,7 @@
 //! that completed their handshake but were not accepted yet (they wait in the kernel's listen
 //! backlog) are told "router shutting down" instead of being reset.
 
+use crate::extras::output::Output;
 use crate::protocol;
 use crate::reply::Reply;
 use parking_lot::Mutex;
@@ -80,7 +81,7 @@ pub(crate) fn out_of_descriptors(e: &io::Error) -> bool {
 /// After `accept()` failed: reports it (once a second at most) and breathes, so that the loop
 /// does not spin: 100 ms when the program is out of file descriptors, which the connections it
 /// is serving give back as they end; 10 ms otherwise.
-pub(crate) fn after_accept_error(who: &str, e: io::Error, out: crate::Output) {
+pub(crate) fn after_accept_error(who: &str, e: io::Error, out: Output) {
     static LAST_REPORT: Mutex<Option<std::time::Instant>> = Mutex::new(None);
     let mut last = LAST_REPORT.lock();
     if last.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
@@ -141,9 +142,16 @@ fn descriptor_limit() -> Option<(u64, Option<u64>)> {
     None
 }
 
-/// How many connections each address has open now.
+/// How many connections each address has open now, and the caps: who may come in.
+pub(crate) struct Admissions {
+    /// "router" or "server", for the "busy" replies.
+    kind: String,
+    limits: Limits,
+    sources: Arc<Sources>,
+}
+
 #[derive(Default)]
-pub(crate) struct Sources {
+struct Sources {
     /// The lock is held for one count up or down.
     open: Mutex<HashMap<IpAddr, usize>>,
 }
@@ -163,35 +171,46 @@ impl Drop for FromSource {
     }
 }
 
-/// Admits the connection from `peer` unless `in_flight` connections are the most allowed, or
-/// its address has the most allowed open already: then `stream` is told `"<kind> busy"` and
-/// closed, and gets no thread. The returned guard counts the connection against its address.
-pub(crate) fn admit(
-    kind: &str,
-    stream: &TcpStream,
-    peer: SocketAddr,
-    in_flight: usize,
-    sources: &Arc<Sources>,
-    limits: &Limits,
-) -> Option<FromSource> {
-    let ip = peer.ip().to_canonical();
-    // Critical section: look at the address's count and take one more, as one step.
-    let mut open = sources.open.lock();
-    let from_ip = open.entry(ip).or_insert(0);
-    let refusal = if in_flight >= limits.max_clients {
-        format!("{kind} busy")
-    } else if *from_ip >= limits.max_per_source {
-        format!("{kind} busy: {from_ip} connections from {ip} already")
-    } else {
-        *from_ip += 1;
-        return Some(FromSource(Arc::clone(sources), ip));
-    };
-    if *from_ip == 0 {
-        open.remove(&ip);
+impl Admissions {
+    /// Nobody in yet.
+    pub(crate) fn new(kind: &str, limits: Limits) -> Admissions {
+        Admissions {
+            kind: kind.to_string(),
+            limits,
+            sources: Arc::default(),
+        }
     }
-    drop(open); // Not held across the write.
-    refuse(stream, &refusal, limits);
-    None
+
+    /// Admits the connection from `peer` unless `in_flight` connections are the most allowed,
+    /// or its address has the most allowed open already: then `stream` is told `"<kind> busy"`
+    /// and closed, and gets no thread. The returned guard counts the connection against its
+    /// address.
+    pub(crate) fn admit(
+        &self,
+        stream: &TcpStream,
+        peer: SocketAddr,
+        in_flight: usize,
+    ) -> Option<FromSource> {
+        let ip = peer.ip().to_canonical();
+        let kind = &self.kind;
+        // Critical section: look at the address's count and take one more, as one step.
+        let mut open = self.sources.open.lock();
+        let from_ip = open.entry(ip).or_insert(0);
+        let refusal = if in_flight >= self.limits.max_clients {
+            format!("{kind} busy")
+        } else if *from_ip >= self.limits.max_per_source {
+            format!("{kind} busy: {from_ip} connections from {ip} already")
+        } else {
+            *from_ip += 1;
+            return Some(FromSource(Arc::clone(&self.sources), ip));
+        };
+        if *from_ip == 0 {
+            open.remove(&ip);
+        }
+        drop(open); // Not held across the write.
+        refuse(stream, &refusal, &self.limits);
+        None
+    }
 }
 
 /// At a stop: tells the connection the loop just accepted, and each one still waiting in the

@@ -29,7 +29,7 @@ pub fn from_command_line(config: &ClientConfig) -> u8 {
     };
     let (router, clients) = (config.router, config.clients);
     let secs = duration.as_secs_f64();
-    crate::extras::print_line(format_args!(
+    crate::extras::output::print_line(format_args!(
         "load: {clients} clients asking {router} in a loop for {secs:.1} s"
     ));
     let load = LoadConfig {
@@ -41,7 +41,7 @@ pub fn from_command_line(config: &ClientConfig) -> u8 {
     };
     match run(&load) {
         Ok(report) => {
-            crate::extras::print_line(format_args!("{report}"));
+            crate::extras::output::print_line(format_args!("{report}"));
             0
         }
         Err(e) => {
@@ -77,7 +77,7 @@ fn burst(config: &ClientConfig) -> u8 {
     }
     drop(done);
     if !config.json {
-        crate::extras::print_line(format_args!(
+        crate::extras::output::print_line(format_args!(
             "{:>6}  {:<7}  {:>4}  {:>5}  {:>9}  {:>8}  {:<15}  place",
             "client", "status", "slot", "queue", "waited_ms", "total_ms", "query"
         ));
@@ -92,7 +92,7 @@ fn burst(config: &ClientConfig) -> u8 {
                 } else {
                     row(k, &answer)
                 };
-                crate::extras::print_line(format_args!("{line}"));
+                crate::extras::output::print_line(format_args!("{line}"));
             }
             Err(e) => {
                 failed += 1;

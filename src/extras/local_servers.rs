@@ -3,10 +3,10 @@
 //! does. They share one geolocation source, and they stop after the router has served the
 //! clients still in its queue, so that those are answered by running servers.
 
-use super::startup::{ServerConfig, ServerReport, Servers, StartError};
+use crate::extras::config::{ServerConfig, ServerReport, Servers, StartError};
 use crate::geo::public_ip;
+use crate::server::Server;
 use crate::signal::Shutdown;
-use crate::Server;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -19,63 +19,46 @@ pub(crate) struct LocalServers {
     shutdown: Arc<Shutdown>,
 }
 
-/// If `servers` asks for in-process servers, starts them and replaces `servers` with their
-/// addresses. The router's socket is bound before this, so a router that cannot listen
-/// starts (and leaves the logs of) no server.
-pub(crate) fn start(servers: &mut Servers) -> Result<LocalServers, StartError> {
-    // Their own shutdown: the router's stop must not stop them before its queue is served.
-    let shutdown = Shutdown::new();
-    let Servers::InProcess { first_port, config } = servers else {
-        let handles = Vec::new();
-        return Ok(LocalServers { handles, shutdown });
-    };
-    let in_process = |e: String| StartError(format!("router: in-process {e}"));
-    let geo = config
-        .geo
-        .open()
-        .map_err(|e| StartError(format!("router: {e}")))?;
-    let public = public_ip::resolve(config.public_ip);
-    let mut bound = Vec::new();
-    for i in 0..4 {
-        let port = if *first_port == 0 { 0 } else { *first_port + i };
-        let config = ServerConfig {
-            bind: SocketAddr::new(config.bind.ip(), port),
-            public_ip: Some(public.addr),
-            ..(**config).clone()
-        };
-        let server = Server::bind_with(config, Arc::clone(&geo), Arc::clone(&shutdown));
-        bound.push(server.map_err(|e| in_process(e.0))?);
-    }
-    // Every socket bound: now say so.
-    bound.iter().for_each(Server::say_listening);
-    config
-        .output
-        .notice(format_args!("servers: NAT pool starts at {public}"));
-    config
-        .output
-        .notice(format_args!("servers: geolocation source: {}", geo.name()));
-    let mut addrs = Vec::new();
-    let mut handles = Vec::new();
-    for server in bound {
-        let addr = server
-            .local_addr()
-            .map_err(|e| in_process(format!("server: {e}")))?;
-        // The server's accept loop.
-        let spawned = thread::Builder::new()
-            .name(format!("server-{}", addr.port()))
-            .spawn(move || server.run());
-        let handle = spawned.map_err(|e| {
-            shutdown.request();
-            in_process(format!("server: cannot start its thread: {e}"))
-        })?;
-        addrs.push(addr);
-        handles.push(handle);
-    }
-    *servers = Servers::At(addrs);
-    Ok(LocalServers { handles, shutdown })
-}
-
 impl LocalServers {
+    /// The addresses of the servers behind the router's slots: those of `--servers`, or those
+    /// of four servers started now in this process when `servers` asks for them. The router's
+    /// socket is bound before this, so a router that cannot listen starts (and leaves the logs
+    /// of) no server.
+    pub(crate) fn start_if_asked(
+        servers: &Servers,
+    ) -> Result<(Vec<SocketAddr>, LocalServers), StartError> {
+        // Their own shutdown: the router's stop must not stop them before its queue is served.
+        let shutdown = Shutdown::new();
+        let bound = match servers {
+            Servers::At(addrs) => {
+                let none = LocalServers {
+                    handles: Vec::new(),
+                    shutdown,
+                };
+                return Ok((addrs.clone(), none));
+            }
+            Servers::InProcess { first_port, config } => bind_four(*first_port, config, &shutdown)?,
+        };
+        let mut addrs = Vec::new();
+        let mut handles = Vec::new();
+        for server in bound {
+            let addr = server
+                .local_addr()
+                .map_err(|e| in_process(format!("server: {e}")))?;
+            // The server's accept loop.
+            let spawned = thread::Builder::new()
+                .name(format!("server-{}", addr.port()))
+                .spawn(move || server.run());
+            let handle = spawned.map_err(|e| {
+                shutdown.request();
+                in_process(format!("server: cannot start its thread: {e}"))
+            })?;
+            addrs.push(addr);
+            handles.push(handle);
+        }
+        Ok((addrs, LocalServers { handles, shutdown }))
+    }
+
     /// Stops the servers once the router has stopped, and returns their reports. A server
     /// whose thread panicked wrote no log, and its report says so.
     pub(crate) fn stop(self, hurried: bool) -> Vec<ServerReport> {
@@ -94,4 +77,40 @@ impl LocalServers {
         };
         self.handles.into_iter().map(report).collect()
     }
+}
+
+/// Binds four servers set up like `config`, on ports `first_port` to `first_port + 3` (free
+/// ones if 0), sharing one geolocation source and `shutdown`; then prints their start-up lines.
+fn bind_four(
+    first_port: u16,
+    config: &ServerConfig,
+    shutdown: &Arc<Shutdown>,
+) -> Result<Vec<Server>, StartError> {
+    let geo = config
+        .geo
+        .open()
+        .map_err(|e| StartError(format!("router: {e}")))?;
+    let public = public_ip::resolve(config.public_ip);
+    let mut bound = Vec::new();
+    for i in 0..4 {
+        let port = if first_port == 0 { 0 } else { first_port + i };
+        let config = ServerConfig {
+            bind: SocketAddr::new(config.bind.ip(), port),
+            public_ip: Some(public.addr),
+            ..config.clone()
+        };
+        let server = Server::bind_with(config, Arc::clone(&geo), Arc::clone(shutdown));
+        bound.push(server.map_err(|e| in_process(e.0))?);
+    }
+    // Every socket bound: now say so.
+    bound.iter().for_each(Server::say_listening);
+    let out = config.output;
+    out.notice(format_args!("servers: NAT pool starts at {public}"));
+    out.notice(format_args!("servers: geolocation source: {}", geo.name()));
+    Ok(bound)
+}
+
+/// An error of the in-process servers.
+fn in_process(e: String) -> StartError {
+    StartError(format!("router: in-process {e}"))
 }

@@ -22,6 +22,7 @@
 //! The public address of a server is found in `geo/public_ip.rs`.
 
 pub mod args;
+pub(crate) mod config;
 pub(crate) mod deadline;
 pub(crate) mod failover;
 pub(crate) mod limits;
@@ -30,12 +31,7 @@ pub(crate) mod local_servers;
 pub(crate) mod output;
 pub(crate) mod python_json;
 pub mod queue;
-pub(crate) mod startup;
 pub(crate) mod sync;
 pub(crate) mod table_limit;
 pub(crate) mod trace;
 pub mod web;
-
-pub use limits::Limits;
-pub(crate) use output::print_line;
-pub use output::Output;

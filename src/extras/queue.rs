@@ -3,42 +3,46 @@
 //! The semaphore (`semaphore.rs`) lets whichever waiting thread wakes first take a freed slot,
 //! as Python's `Semaphore` did, so a client could wait while later ones were served, and nobody
 //! knew how long the wait would be. Here waiting clients stand in a [`Queue`] in front of the
-//! semaphore: only the one at the front waits at the semaphore itself; each of the others
-//! sleeps on a condition variable of its own until the one in front of it leaves, so that a
-//! freed slot wakes one thread, not the whole queue. [`Queue::enter`] tells a client its place
-//! at once (the router sends it as `{"status":"queued","position":N}`); [`Place::wait`] may give
-//! up after `--queue-timeout`.
+//! semaphore: of the clients in the queue, only the one at its front waits at the semaphore;
+//! each of the others sleeps on a condition variable of its own until the one in front of it
+//! leaves, so that a freed slot wakes one thread, not the whole queue. [`Queue::join`] tells a
+//! client its place at once (the router sends it as `{"status":"queued","position":N}`), and
+//! [`Place::wait_for_slot`] waits for its turn, then at the semaphore (`acquire_before`, the
+//! original's `sem.acquire()`), until an optional deadline (`--queue-timeout`). A client whose
+//! server failed goes back to the semaphore directly, not through the queue: it had its turn
+//! (`failover.rs`).
 //!
-//! Lock order: a slot, then the queue's lock, then the semaphore's. [`Queue::enter`] takes the
+//! Lock order: a slot, then the queue's lock, then the semaphore's. [`Queue::join`] takes the
 //! semaphore's lock while it holds the queue's; the thread just given a slot takes the queue's
 //! lock to leave the queue (`Drop for Place`); and nobody waits for a slot holding the queue's
-//! lock ([`Place::wait`] lets go of it first). Nothing goes the other way round: no deadlock.
+//! lock ([`Place::wait_for_slot`] lets go of it first). Nothing goes the other way round: no
+//! deadlock.
 
 use crate::extras::sync::{Condvar, Mutex, MutexGuard}; // std::sync's (loom's under --cfg loom)
 use crate::semaphore::{Permit, Semaphore};
-use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::sync::{Arc, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A first-come-first-served queue in front of a [`Semaphore`].
+#[derive(Default)]
 pub struct Queue {
-    semaphore: Arc<Semaphore>,
-    /// The places in the queue, front first: each place's ticket and the condition variable it
-    /// sleeps on until it is at the front.
+    /// The places in the queue, front first.
     waiting: Mutex<Waiting>,
 }
 
+#[derive(Default)]
 struct Waiting {
+    /// Each place's ticket, and the condition variable it sleeps on until it is at the front.
     places: VecDeque<(u64, Arc<Condvar>)>,
     next_ticket: u64,
 }
 
-/// The outcome of [`Queue::enter`]: a slot at once, or a place in the queue.
-pub enum Admission<'a> {
+/// What [`Queue::join`] gives: a slot at once, or a place in the queue.
+pub enum Joined<'a> {
     /// Nobody was waiting and a slot was free: it is held.
-    Granted(Permit),
-    /// The caller must wait: see [`Place::wait`].
+    SlotFree(Permit),
+    /// The caller must wait: see [`Place::wait_for_slot`].
     Queued(Place<'a>),
 }
 
@@ -51,24 +55,12 @@ pub struct Place<'a> {
     /// This place's own condition variable (also in the queue).
     wake: Arc<Condvar>,
     position: usize,
-    arrived: Instant,
 }
 
 impl Queue {
-    /// A queue in front of a new semaphore over `slots` slots.
-    pub fn new(slots: usize) -> Queue {
-        Queue {
-            semaphore: Arc::new(Semaphore::new(slots)),
-            waiting: Mutex::new(Waiting {
-                places: VecDeque::new(),
-                next_ticket: 0,
-            }),
-        }
-    }
-
-    /// The semaphore behind the queue.
-    pub fn semaphore(&self) -> &Arc<Semaphore> {
-        &self.semaphore
+    /// An empty queue.
+    pub fn new() -> Queue {
+        Queue::default()
     }
 
     fn lock(&self) -> MutexGuard<'_, Waiting> {
@@ -76,52 +68,28 @@ impl Queue {
         self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A free slot if nobody is waiting for one; otherwise a place at the end of the queue.
-    /// Never waits.
-    pub fn enter(&self) -> Admission<'_> {
-        let arrived = Instant::now();
+    /// A free slot of `semaphore` if nobody is waiting for one; otherwise a place at the end
+    /// of the queue. Never waits.
+    pub fn join(&self, semaphore: &Arc<Semaphore>) -> Joined<'_> {
         // Critical section: nobody joins or leaves the queue while we decide, so clients are
         // served in the order in which they took this lock.
         let mut waiting = self.lock();
         if waiting.places.is_empty() {
-            if let Some(permit) = self.semaphore.try_acquire() {
-                return Admission::Granted(permit);
+            if let Some(permit) = semaphore.try_acquire() {
+                return Joined::SlotFree(permit);
             }
         }
         let ticket = waiting.next_ticket;
         waiting.next_ticket += 1;
         let wake = Arc::new(Condvar::new());
         waiting.places.push_back((ticket, Arc::clone(&wake)));
-        Admission::Queued(Place {
+        let position = waiting.places.len();
+        Joined::Queued(Place {
             queue: self,
             ticket,
             wake,
-            position: waiting.places.len(),
-            arrived,
+            position,
         })
-    }
-
-    /// The router's step 2: a slot at once if nobody waits and one is free; otherwise the
-    /// caller is told its place with `told(position)` (false: it has gone) and waits its turn,
-    /// at most `limit`. `Err(Some(waited))`: out of time; `Err(None)`: the caller has gone.
-    pub(crate) fn take_slot(
-        &self,
-        limit: Option<Duration>,
-        told: impl FnOnce(usize) -> bool,
-    ) -> Result<(Permit, usize), Option<Duration>> {
-        match self.enter() {
-            Admission::Granted(permit) => Ok((permit, 0)),
-            Admission::Queued(place) => {
-                let position = place.position();
-                if !told(position) {
-                    return Err(None); // Dropping `place` leaves the queue.
-                }
-                place
-                    .wait(limit)
-                    .map(|permit| (permit, position))
-                    .map_err(Some)
-            }
-        }
     }
 
     /// How many are waiting in the queue now: a snapshot, for tests.
@@ -136,40 +104,47 @@ impl Place<'_> {
         self.position
     }
 
-    /// Waits in the queue until this place is at the front, then at the semaphore for a slot. With
-    /// a `limit`, gives up after that long in all and says how long it waited.
-    pub fn wait(self, limit: Option<Duration>) -> Result<Permit, Duration> {
-        let deadline = limit.map(|limit| self.arrived + limit);
+    /// Waits in the queue until this place is at the front, then at `semaphore` for a slot
+    /// (`Semaphore::acquire_before`), and leaves the queue. `None` if `deadline` came first.
+    pub fn wait_for_slot(
+        self,
+        semaphore: &Arc<Semaphore>,
+        deadline: Option<Instant>,
+    ) -> Option<Permit> {
+        let waiting = self.wait_for_the_front(deadline)?;
+        // At the front: let go of the queue's lock, then wait at the semaphore.
+        drop(waiting);
+        semaphore.acquire_before(deadline)
+        // `self` is dropped here: it leaves the queue and wakes the one behind.
+    }
+
+    /// Sleeps until this place is at the front of the queue, and returns with the queue's lock
+    /// held; `None` if `deadline` came first.
+    fn wait_for_the_front(&self, deadline: Option<Instant>) -> Option<MutexGuard<'_, Waiting>> {
         let mut waiting = self.queue.lock();
         // Asleep on our own condition variable: only the place in front of us, leaving the
-        // queue, wakes us. `while` again: look whether we really are at the front.
+        // queue, wakes us. `while`: look again whether we really are at the front.
         while waiting.places.front().map(|(ticket, _)| *ticket) != Some(self.ticket) {
             waiting = match deadline {
                 None => self
                     .wake
                     .wait(waiting)
                     .unwrap_or_else(PoisonError::into_inner),
-                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
-                    Some(left) => {
-                        (self.wake.wait_timeout(waiting, left))
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .0
-                    }
-                    // Out of time: `Drop` leaves the queue (it takes the lock, so release it).
-                    None => return Err(self.arrived.elapsed()),
-                },
+                Some(deadline) => {
+                    // Out of time: `Drop` leaves the queue.
+                    let left = deadline.checked_duration_since(Instant::now())?;
+                    let woken = self.wake.wait_timeout(waiting, left);
+                    woken.unwrap_or_else(PoisonError::into_inner).0
+                }
             };
         }
-        // At the front: release the queue's lock, then wait at the semaphore.
-        drop(waiting);
-        let permit = self.queue.semaphore.acquire_before(deadline);
-        // `self` is dropped on return: it leaves the queue and wakes the one behind.
-        permit.ok_or_else(|| self.arrived.elapsed())
+        Some(waiting)
     }
 }
 
 impl Drop for Place<'_> {
     fn drop(&mut self) {
+        // Critical section: leave the queue, and wake whoever is at its front now.
         let mut waiting = self.queue.lock();
         let at_front = waiting.places.front().map(|(ticket, _)| *ticket) == Some(self.ticket);
         waiting.places.retain(|(ticket, _)| *ticket != self.ticket);
@@ -180,92 +155,57 @@ impl Drop for Place<'_> {
     }
 }
 
-/// The notice the router sends a client that has to wait for a slot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QueuedNotice {
-    /// Always `"queued"`.
-    pub status: String,
-    /// The place in the queue: 1 for the first client waiting.
-    pub position: usize,
-}
-
-impl QueuedNotice {
-    /// The notice for the client at `position`.
-    pub fn new(position: usize) -> QueuedNotice {
-        QueuedNotice {
-            status: "queued".to_string(),
-            position,
-        }
-    }
-
-    /// Reads a line as a notice; `None` if it is anything else (that is, the answer).
-    pub fn from_line(line: &str) -> Option<QueuedNotice> {
-        serde_json::from_str(line)
-            .ok()
-            .filter(|notice: &QueuedNotice| notice.status == "queued")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn a_full_queue_gives_places_and_a_place_that_leaves_gives_its_place_up() {
-        let queue = Queue::new(1);
-        let Admission::Granted(held) = queue.enter() else {
+        let (queue, semaphore) = (Queue::new(), Arc::new(Semaphore::new(1)));
+        let Joined::SlotFree(held) = queue.join(&semaphore) else {
             panic!("the slot is free")
         };
-        let Admission::Queued(first) = queue.enter() else {
+        let Joined::Queued(first) = queue.join(&semaphore) else {
             panic!("the only slot is held")
         };
-        let Admission::Queued(second) = queue.enter() else {
+        let Joined::Queued(second) = queue.join(&semaphore) else {
             panic!("must queue")
         };
         assert_eq!((first.position(), second.position()), (1, 2));
         drop(first);
         assert_eq!(queue.waiting(), 1, "a dropped place leaves the queue");
         drop(held);
-        let Ok(permit) = second.wait(None) else {
-            panic!("no limit")
-        };
+        let permit = second.wait_for_slot(&semaphore, None).expect("no deadline");
         assert_eq!((permit.slot(), permit.turn()), (0, 2));
         assert_eq!(queue.waiting(), 0);
     }
 
     #[test]
-    fn a_place_gives_up_after_its_limit() {
-        let queue = Queue::new(1);
-        let _held = queue.semaphore().acquire();
-        let Admission::Queued(place) = queue.enter() else {
+    fn a_place_gives_up_at_its_deadline_and_leaves_the_queue() {
+        let (queue, semaphore) = (Queue::new(), Arc::new(Semaphore::new(1)));
+        let _held = semaphore.acquire();
+        let Joined::Queued(place) = queue.join(&semaphore) else {
             panic!("the slot is held")
         };
-        let waited = place.wait(Some(Duration::from_millis(50))).err();
-        assert!(waited.expect("no slot frees") >= Duration::from_millis(50));
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(50);
+        assert!(place.wait_for_slot(&semaphore, Some(deadline)).is_none());
+        assert!(started.elapsed() >= Duration::from_millis(50));
         assert_eq!(queue.waiting(), 0, "the place left the queue");
     }
 
     #[test]
     fn a_newcomer_does_not_overtake_the_queue() {
-        let queue = Queue::new(1);
-        let held = queue.semaphore().acquire();
-        let Admission::Queued(waiting) = queue.enter() else {
+        let (queue, semaphore) = (Queue::new(), Arc::new(Semaphore::new(1)));
+        let held = semaphore.acquire();
+        let Joined::Queued(waiting) = queue.join(&semaphore) else {
             panic!("must queue")
         };
         drop(held);
         // The slot is free, but someone is queued: a newcomer must queue behind them.
-        assert!(matches!(queue.enter(), Admission::Queued(_)));
-        assert_eq!(waiting.wait(None).ok().map(|p| p.slot()), Some(0));
-    }
-
-    #[test]
-    fn two_lines_come_out_of_one_reader() {
-        let mut r = crate::LineReader::new(
-            &b"{\"status\":\"queued\",\"position\":2}\n{\"status\":\"fail\"}\n"[..],
-        );
-        let first = r.read_line(crate::MAX_REPLY_LINE).unwrap();
-        assert_eq!(QueuedNotice::from_line(&first), Some(QueuedNotice::new(2)));
-        let second = r.read_line(crate::MAX_REPLY_LINE).unwrap();
-        assert_eq!(QueuedNotice::from_line(&second), None);
+        assert!(matches!(queue.join(&semaphore), Joined::Queued(_)));
+        let permit = waiting.wait_for_slot(&semaphore, None);
+        assert_eq!(permit.map(|p| p.slot()), Some(0));
     }
 }

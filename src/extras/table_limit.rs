@@ -12,7 +12,7 @@
 //! say), its rows stay, the error is reported once, and the write is tried again when another
 //! `--table-limit` rows have come (each full run in turn), or at Ctrl-C with all the others.
 
-use crate::extras::Output;
+use crate::extras::output::Output;
 use crate::iplog;
 use crate::iptable::{IpTable, RouterEntry};
 use crate::nat::{NatEntry, NatTable};

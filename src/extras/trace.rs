@@ -6,7 +6,7 @@
 //! I/O while clients wait (at most [`MAX_EVENTS`]), and written as JSON lines when the router
 //! stops. `report/scripts/plot_timeline.py` draws them.
 
-use crate::extras::Output;
+use crate::extras::output::Output;
 use parking_lot::Mutex;
 use serde::Serialize;
 use std::io::{self, BufWriter, Write};

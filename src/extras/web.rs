@@ -25,11 +25,13 @@
 
 use crate::args::ClientConfig;
 use crate::client;
-use crate::extras::{deadline, limits, startup::StartError, Limits};
+use crate::extras::config::StartError;
+use crate::extras::deadline;
+use crate::extras::limits::{self, Limits};
+use crate::extras::output::Output;
 use crate::protocol::Request;
 use crate::reply::Reply;
 use crate::signal::{Shutdown, DRAIN_LIMIT, HURRIED_EXIT_CODE};
-use crate::Output;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -153,8 +155,8 @@ pub fn from_command_line(config: &ClientConfig) -> u8 {
             return 2;
         }
     };
-    crate::extras::print_line(format_args!("open http://{addr}/"));
-    crate::extras::print_line(format_args!(
+    crate::extras::output::print_line(format_args!("open http://{addr}/"));
+    crate::extras::output::print_line(format_args!(
         "(the page asks the router at {}; Ctrl-C stops it)",
         config.router
     ));
