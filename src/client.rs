@@ -7,7 +7,7 @@
 //! the same labels in a terminal.
 
 use crate::protocol::{LineReader, QueuedNotice, Request, MAX_REPLY_LINE};
-use crate::reply::Reply;
+use crate::reply::{Location, Reply};
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -35,30 +35,26 @@ pub fn ask(
     timeout: Duration,
     mut on_queued: impl FnMut(usize),
 ) -> io::Result<Answer> {
-    let context =
-        |what: String| move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
     let started = Instant::now();
-    let unreachable =
-        format!("cannot reach the router at {router} (is `cargo run --example router` running?)");
-    let stream = TcpStream::connect_timeout(&router, timeout).map_err(context(unreachable))?;
+    let stream = connect(router, timeout)?;
     stream
         .set_write_timeout(Some(timeout))
-        .map_err(context("cannot send the request".into()))?;
-    let sent = (&stream).write_all(request.to_line().as_bytes());
-    sent.map_err(context("cannot send the request".into()))?;
+        .and_then(|()| (&stream).write_all(request.to_line().as_bytes()))
+        .map_err(|e| context("cannot send the request", e))?;
     let mut lines = LineReader::until(&stream, started + timeout);
     let mut queued_at = None;
     loop {
         let line = lines
             .read_line(MAX_REPLY_LINE)
-            .map_err(context("no answer from the router".into()))?;
+            .map_err(|e| context("no answer from the router", e))?;
+        // A notice of the client's place in the queue: the answer comes after it.
         if let Some(notice) = QueuedNotice::from_line(&line) {
             queued_at = Some(notice.position);
             on_queued(notice.position);
             continue;
         }
-        let not_an_answer = context(format!("not an answer: {line:?}"));
-        let reply = Reply::from_json(&line).map_err(|e| not_an_answer(e.into()))?;
+        let reply = Reply::from_json(&line)
+            .map_err(|e| context(&format!("not an answer: {line:?}"), e.into()))?;
         return Ok(Answer {
             reply,
             raw: line,
@@ -68,55 +64,67 @@ pub fn ask(
     }
 }
 
+/// Connects to the router, or says that it cannot be reached, and why.
+fn connect(router: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+    TcpStream::connect_timeout(&router, timeout).map_err(|e| {
+        let hint = "is `cargo run --example router` running?";
+        context(&format!("cannot reach the router at {router} ({hint})"), e)
+    })
+}
+
+/// `e`, with what was being done when it happened in front of its message.
+fn context(doing: &str, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{doing}: {e}"))
+}
+
 /// The answer as the original window showed it, a label per field; then which slot served
 /// the client, and how long it waited.
 pub fn details(answer: &Answer) -> String {
-    let r = &answer.reply;
+    let reply = &answer.reply;
     let mut out = format!(
         "Getting details for IP: {}....\n--DETAILS--\nStatus : {}\n",
-        r.query, r.status
+        reply.query, reply.status
     );
-    if let Some(message) = &r.message {
+    if let Some(message) = &reply.message {
         let _ = writeln!(out, "Message : {message}");
     }
-    if let Some(l) = &r.location {
-        let coordinate = |c: Option<f64>| c.map(|v| v.to_string()).unwrap_or_default();
-        let (lat, lon) = (coordinate(l.lat), coordinate(l.lon));
-        for (label, value) in [
-            ("Country", &l.country),
-            ("CountryCode", &l.country_code),
-            ("Region", &l.region),
-            ("RegionName", &l.region_name),
-            ("City", &l.city),
-            ("Zip", &l.zip),
-            ("LAT", &lat),
-            ("LON", &lon),
-            ("Timezone", &l.timezone),
-            ("ISP", &l.isp),
-            ("AS", &l.asn),
-        ] {
+    if let Some(location) = &reply.location {
+        for (label, value) in labels(location) {
             let _ = writeln!(out, "{label} : {value}");
         }
     }
-    if let Some(source) = &r.source {
+    if let Some(source) = &reply.source {
         let _ = writeln!(out, "Source : {source}");
     }
-    if let Some(s) = &r.router {
-        let _ = writeln!(out, "Served by : slot {} (server {})", s.slot, s.server);
-        let _ = match answer.queued_at {
-            Some(at) => {
-                writeln!(
-                    out,
-                    "Waited for a slot : {} ms, number {at} in the queue",
-                    s.waited_ms
-                )
-            }
-            None => writeln!(
-                out,
-                "Waited for a slot : {} ms, a slot was free",
-                s.waited_ms
-            ),
+    if let Some(served) = &reply.router {
+        let _ = writeln!(
+            out,
+            "Served by : slot {} (server {})",
+            served.slot, served.server
+        );
+        let how = match answer.queued_at {
+            Some(at) => format!("number {at} in the queue"),
+            None => "a slot was free".to_string(),
         };
+        let _ = writeln!(out, "Waited for a slot : {} ms, {how}", served.waited_ms);
     }
     out
+}
+
+/// The original window's labels, each with its field of `location`.
+fn labels(location: &Location) -> [(&'static str, String); 11] {
+    let coordinate = |c: Option<f64>| c.map(|v| v.to_string()).unwrap_or_default();
+    [
+        ("Country", location.country.clone()),
+        ("CountryCode", location.country_code.clone()),
+        ("Region", location.region.clone()),
+        ("RegionName", location.region_name.clone()),
+        ("City", location.city.clone()),
+        ("Zip", location.zip.clone()),
+        ("LAT", coordinate(location.lat)),
+        ("LON", coordinate(location.lon)),
+        ("Timezone", location.timezone.clone()),
+        ("ISP", location.isp.clone()),
+        ("AS", location.asn.clone()),
+    ]
 }

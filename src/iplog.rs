@@ -39,39 +39,22 @@ pub fn append_run<R: Serialize>(path: &Path, rows: &[R]) -> io::Result<Appended>
         io::Error::new(e.kind(), format!("cannot {doing} {}: {e}", path.display()))
     };
     // One writer at a time, threads and processes alike (two routers stopping in one folder):
-    // two writers would both read the old file, and one run would be lost. The lock is on a
-    // file beside the log, because the log itself is replaced; it is released when dropped.
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(lock_path(path)?);
-    let _writing = lock
-        .and_then(|lock| lock.lock().map(|()| lock))
-        .map_err(|e| failed("lock", e))?;
-    let (old, moved_aside) = match fs::read(path).map(|bytes| read_log(&bytes)) {
-        Ok(Some(old)) => (old, None),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => ((0, Vec::new()), None),
+    // two writers would both read the old file, and one run would be lost.
+    let _writing = lock_beside(path).map_err(|e| failed("lock", e))?;
+    let (old, moved_aside) = match read_old_log(path) {
+        OldFile::Log(old) => (old, None),
+        OldFile::None => (OldLog::default(), None),
         // Not a log, or unreadable (a folder, no permission): keep it aside and start anew.
-        _ => (
-            (0, Vec::new()),
-            Some(move_aside(path).map_err(|e| failed("move aside", e))?),
-        ),
+        OldFile::NotALog => {
+            let aside = move_aside(path).map_err(|e| failed("move aside", e))?;
+            (OldLog::default(), Some(aside))
+        }
     };
-    let (old_count, old_runs) = old;
-    // count + 1, or further on if a run with that number is there already: never overwrite.
-    let taken = |n: u64| {
-        old_runs
-            .iter()
-            .any(|(key, _)| *key == format!("IP-Login-{n}"))
-    };
-    let count = (old_count + 1..)
-        .find(|&n| !taken(n))
-        .unwrap_or(old_count + 1);
+    let count = old.next_count();
     let key = format!("IP-Login-{count}");
     let new_log = NewLog {
         count,
-        old_runs: &old_runs,
+        old_runs: &old.runs,
         key: &key,
         rows,
     };
@@ -84,21 +67,74 @@ pub fn append_run<R: Serialize>(path: &Path, rows: &[R]) -> io::Result<Appended>
     })
 }
 
+/// Takes the lock on the file beside the log (the log itself is replaced, so it cannot carry
+/// the lock), waiting for whoever holds it. It is released when the file is dropped.
+fn lock_beside(path: &Path) -> io::Result<fs::File> {
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_path(path)?)?;
+    lock.lock()?;
+    Ok(lock)
+}
+
+/// What was at the log's path before a run was appended.
+enum OldFile {
+    /// A log.
+    Log(OldLog),
+    /// Nothing: a new log begins.
+    None,
+    /// A file that is not a log, or cannot be read.
+    NotALog,
+}
+
 /// An entry of a log other than `count`: its key, and its value as the JSON text it was.
 type Entry = (String, Box<RawValue>);
 
-/// An old log's `count` and its other entries, each as the exact JSON text it was in the file
-/// (so that earlier runs are written back byte for byte without being decoded), in the order
-/// Python wrote them: `IP-Login-1`, `IP-Login-2`, ... `None` if it is not a log.
-pub(crate) fn read_log(bytes: &[u8]) -> Option<(u64, Vec<Entry>)> {
+/// A log's `count` and its other entries, each as the exact JSON text it was in the file (so
+/// that earlier runs are written back byte for byte without being decoded), in the order
+/// Python wrote them: `IP-Login-1`, `IP-Login-2`, ...
+#[derive(Default)]
+pub(crate) struct OldLog {
+    count: u64,
+    runs: Vec<Entry>,
+}
+
+impl OldLog {
+    /// The number of the next run: `count + 1`, or further on if a run with that number is
+    /// there already (edited by hand, say), so that no run is ever overwritten.
+    fn next_count(&self) -> u64 {
+        let taken = |n: u64| {
+            self.runs
+                .iter()
+                .any(|(key, _)| *key == format!("IP-Login-{n}"))
+        };
+        (self.count + 1..)
+            .find(|&n| !taken(n))
+            .unwrap_or(self.count + 1)
+    }
+}
+
+/// Reads what is at the log's path.
+fn read_old_log(path: &Path) -> OldFile {
+    match fs::read(path) {
+        Ok(bytes) => read_log(&bytes).map_or(OldFile::NotALog, OldFile::Log),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => OldFile::None,
+        Err(_) => OldFile::NotALog,
+    }
+}
+
+/// The log in `bytes`; `None` if it is not a log (an object with a whole-number `count`).
+pub(crate) fn read_log(bytes: &[u8]) -> Option<OldLog> {
     let mut entries: BTreeMap<String, Box<RawValue>> = serde_json::from_slice(bytes).ok()?;
     let count = entries.remove("count")?.get().parse().ok()?;
-    let mut runs: Vec<_> = entries.into_iter().collect();
+    let mut runs: Vec<Entry> = entries.into_iter().collect();
     runs.sort_by_key(|(key, _)| {
         key.strip_prefix("IP-Login-")
             .and_then(|n| n.parse::<u64>().ok())
     });
-    Some((count, runs))
+    Some(OldLog { count, runs })
 }
 
 /// The log to write: `count`, the old entries as they were, then the new run, its rows written

@@ -42,7 +42,7 @@ pub use extras::queue::{Joined, Place, Queue};
 pub use extras::{args, load, web};
 pub use iplog::{append_run, Appended};
 pub use iptable::{IpTable, RouterEntry};
-pub use nat::{next_in_pool, NatEntry, NatTable};
+pub use nat::{is_inside, next_in_pool, NatEntry, NatTable};
 pub use protocol::{LineReader, QueuedNotice, Request, MAX_REPLY_LINE, MAX_REQUEST_LINE};
 pub use reply::{Location, Reply, Served};
 pub use router::Router;

@@ -261,4 +261,37 @@ mod tests {
             "[('127.0.0.1', 46516), ('115.97.93.214', 46516)]"
         );
     }
+
+    #[test]
+    fn callers_from_inside_are_translated_and_public_ones_are_not() {
+        let inside = [
+            "10.0.0.7",
+            "172.16.0.1",
+            "192.168.1.9",
+            "100.64.0.1",
+            "100.127.255.254",
+            "127.0.0.1",
+            "169.254.1.1",
+            "198.51.100.10",
+            "203.0.113.5",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+        ];
+        let outside = [
+            "8.8.8.8",
+            "100.63.255.255",
+            "100.128.0.0",
+            "117.213.135.183",
+            "2001:4860:4860::8888",
+            "::ffff:8.8.8.8",
+        ];
+        for ip in inside {
+            assert!(is_inside(ip.parse().unwrap()), "{ip} is inside");
+        }
+        for ip in outside {
+            assert!(!is_inside(ip.parse().unwrap()), "{ip} is public");
+        }
+    }
 }

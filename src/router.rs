@@ -222,21 +222,11 @@ impl RouterState {
         }
     }
 
-    /// One client's thread: the original's `threaded(c, addr)`.
+    /// One client's thread: the original's `threaded(c, addr)`, step by step.
     fn serve(&self, stream: TcpStream, client: SocketAddr) {
-        // The client may get two lines, a notice and the answer: no waiting for Nagle.
-        let ready = self
-            .limits
-            .apply_write_timeout(&stream)
-            .and(stream.set_nodelay(true));
-        if ready.is_err() {
+        if self.set_up(&stream, client).is_err() {
             return;
         }
-        self.out.progress(format_args!(
-            "router: Connected to : {} : {}",
-            client.ip(),
-            client.port()
-        ));
         let request = match self.read_request(&stream) {
             Incoming::Request(request) => request,
             Incoming::Refuse(refusal) => return send(&stream, &refusal),
@@ -251,25 +241,30 @@ impl RouterState {
         let first = self.served(&permit, wait);
         match self.forward(client, request, permit) {
             Forwarded::Answered { answer, permit } => {
-                let served = self.served(&permit, wait);
-                self.relay(&stream, client, answer, &served);
+                self.relay(&stream, client, answer, &self.served(&permit, wait));
                 self.hold();
                 self.release(client, permit);
             }
-            Forwarded::NoServer(why) => {
-                self.out.progress(format_args!("router: {client}: {why}"));
-                self.relay(&stream, client, failure(request, why), &first);
-            }
+            // No server could answer: the client is told why, and which slot it was given.
+            Forwarded::NoServer(why) => self.relay(&stream, client, failure(request, why), &first),
         }
         // (Beyond the original: a full table goes to the log, after the answer and the slot.)
         let log = self.log.as_deref();
-        table_limit::spill_if_full(
-            "router",
-            self.out,
-            log,
-            &self.table,
-            self.limits.table_limit,
-        );
+        let limit = self.limits.table_limit;
+        table_limit::spill_if_full("router", self.out, log, &self.table, limit);
+    }
+
+    /// Sets the client's socket up, and says who connected.
+    fn set_up(&self, stream: &TcpStream, client: SocketAddr) -> io::Result<()> {
+        self.limits.apply_write_timeout(stream)?;
+        // The client may get two lines, a notice and the answer: no waiting for Nagle.
+        stream.set_nodelay(true)?;
+        self.out.progress(format_args!(
+            "router: Connected to : {} : {}",
+            client.ip(),
+            client.port()
+        ));
+        Ok(())
     }
 
     /// Step 1: the request line, checked before the client may take a slot.
@@ -349,7 +344,10 @@ impl RouterState {
             });
         match asked {
             Ok((answer, permit)) => Forwarded::Answered { answer, permit },
-            Err(why) => Forwarded::NoServer(why),
+            Err(why) => {
+                self.out.progress(format_args!("router: {client}: {why}"));
+                Forwarded::NoServer(why)
+            }
         }
     }
 

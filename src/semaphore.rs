@@ -10,7 +10,10 @@
 //! slot" (`check()`) are one critical section. A slot is held by a [`Permit`]; dropping the
 //! permit, on every path out of its scope (a panic included), frees the slot and wakes one
 //! waiting thread. The router puts a first-come-first-served queue in front of it
-//! (`extras/queue.rs`), so that only one client at a time waits here.
+//! (`extras/queue.rs`): of the clients in the queue, only the one at its front waits here. A
+//! client whose server failed comes back here directly, without queueing again
+//! (`extras/failover.rs`), so a few may wait here at once, and a freed slot goes to whichever
+//! of them wakes first.
 
 use crate::extras::sync::{Condvar, Mutex, MutexGuard}; // std::sync's (loom's under --cfg loom)
 use std::sync::{Arc, PoisonError};

@@ -3,14 +3,16 @@
 //! CPython ran the original's `handler` in the main thread between two bytecodes: it printed the
 //! table, rewrote `sample.json` and called `sys.exit()` while other threads still served
 //! clients. A real signal handler interrupts a thread at any instruction (inside `malloc`, say,
-//! or holding a lock), so it may only do async-signal-safe things. Ours does one:
+//! or holding a lock), so it may only do async-signal-safe things. Ours, registered by
+//! [`Shutdown::on_ctrl_c`] through signal-hook, does two things, both async-signal-safe:
 //!
-//! 1. **The flag.** [`Shutdown::on_ctrl_c`] has signal-hook store `true` into an `AtomicBool`
-//!    on SIGINT (Ctrl-C), SIGTERM, and on Unix SIGHUP (the terminal was closed) and SIGQUIT
-//!    (Ctrl-\, which would dump core: the table is worth more). The only other thing in the
-//!    handler is signal-hook's check for a third signal (step 5): an atomic load, then `_exit`.
-//! 2. **Who watches it.** The thread `signal-watcher` looks at the flag every 50 ms and takes it
-//!    back to `false` (two signals within one look count as one); the first calls `request`.
+//! 1. **The flag.** It stores `true` into an `AtomicBool` on SIGINT (Ctrl-C), SIGTERM, and on
+//!    Unix SIGHUP (the terminal was closed) and SIGQUIT (Ctrl-\, which would dump core: the
+//!    table is worth more). The other thing it does is signal-hook's check for a third signal
+//!    (step 5): an atomic load, then `_exit` once armed.
+//! 2. **Who watches it.** The thread `signal-watcher` (`watch`) looks at the flag every 50 ms
+//!    and takes it back to `false` (two signals within one look count as one); the first calls
+//!    `request`.
 //! 3. **What stops.** [`Shutdown::request`] wakes the threads in [`Shutdown::sleep`] (the
 //!    router's hold) and connects once to each listening socket, so that `accept()` returns;
 //!    each accept loop stops and waits for the connections it is serving (at most 5 s).
@@ -20,7 +22,7 @@
 //!    served, the tables are written as they are, and the exit code is 130 (128 + SIGINT). A
 //!    third exits at once, writing nothing (signal-hook's `register_conditional_shutdown`).
 
-use crate::extras::output::Output;
+use crate::extras::output::{print_line, Output};
 use crate::extras::sync::{Condvar, Mutex, MutexGuard}; // std::sync's (loom's under --cfg loom)
 use crate::iplog::{self, Appended};
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -86,31 +88,23 @@ impl Shutdown {
 
     /// A shutdown that Ctrl-C and the other stop signals start, watched by `signal-watcher`.
     pub fn on_ctrl_c() -> io::Result<Arc<Shutdown>> {
-        let (shutdown, signalled) = (Shutdown::new(), Arc::new(AtomicBool::new(false)));
+        let shutdown = Shutdown::new();
+        let signalled = Arc::new(AtomicBool::new(false));
         let third_exits = Arc::new(AtomicBool::new(false));
         for signal in STOP_SIGNALS {
-            // Registered first, so it runs first: once armed, the handler ends the process.
+            // signal-hook's check for a third signal, registered first so that it runs first:
+            // once `third_exits` is armed, the handler ends the process (an atomic load, then
+            // `_exit`).
             let exit = HURRIED_EXIT_CODE.into();
             signal_hook::flag::register_conditional_shutdown(signal, exit, third_exits.clone())?;
-            // The handler: it stores `true`, and does nothing else.
+            // The flag: the handler stores `true` in `signalled`.
             signal_hook::flag::register(signal, Arc::clone(&signalled))?;
         }
         let watched = Arc::clone(&shutdown);
         // The watcher: turns the first signal into a stop, the second into a hurry.
-        thread::Builder::new().name("signal-watcher".into()).spawn(move || loop {
-            thread::sleep(Duration::from_millis(50));
-            if !signalled.swap(false, Ordering::SeqCst) {
-                continue;
-            }
-            if !watched.is_requested() {
-                crate::extras::output::print_line(format_args!("stopping: serving the clients already in, then writing the IP tables (Ctrl-C again to stop at once)"));
-                watched.request();
-            } else {
-                crate::extras::output::print_line(format_args!("stopping at once: writing the IP tables as they are (Ctrl-C again to exit without them)"));
-                third_exits.store(true, Ordering::SeqCst);
-                watched.hurry();
-            }
-        })?;
+        thread::Builder::new()
+            .name("signal-watcher".into())
+            .spawn(move || watch(&signalled, &third_exits, &watched))?;
         Ok(shutdown)
     }
 
@@ -213,6 +207,26 @@ impl Shutdown {
                 .0;
         }
         state.in_flight
+    }
+}
+
+/// The `signal-watcher` thread: looks at the flag every 50 ms and takes it back to `false`
+/// (two signals within one look count as one). The first signal requests the stop; the next
+/// hurries it, and arms the third to exit at once.
+fn watch(signalled: &AtomicBool, third_exits: &AtomicBool, shutdown: &Shutdown) {
+    loop {
+        thread::sleep(Duration::from_millis(50));
+        if !signalled.swap(false, Ordering::SeqCst) {
+            continue;
+        }
+        if !shutdown.is_requested() {
+            print_line(format_args!("stopping: serving the clients already in, then writing the IP tables (Ctrl-C again to stop at once)"));
+            shutdown.request();
+        } else {
+            print_line(format_args!("stopping at once: writing the IP tables as they are (Ctrl-C again to exit without them)"));
+            third_exits.store(true, Ordering::SeqCst);
+            shutdown.hurry();
+        }
     }
 }
 

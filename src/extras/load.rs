@@ -1,6 +1,6 @@
 //! Many clients at once: the client's `--clients N` and `--load` modes.
 //!
-//! `--clients N` ([`burst`]) starts N clients together, so that they really compete for the
+//! `--clients N` (`burst`) starts N clients together, so that they really compete for the
 //! four slots, and prints a row per answer in the order the answers come: the clients that
 //! waited in the queue come last.
 //!
