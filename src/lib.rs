@@ -7,10 +7,11 @@
 //! fields. On Ctrl-C both print their IP tables and append them to a JSON log. Blocking I/O and
 //! one OS thread per connection, as in the original.
 //!
-//! **Reading order.** A request: `client.rs` → `accept.rs` → `router.rs` (`Shared::serve`,
-//! with `protocol.rs`, `semaphore.rs`, `iptable.rs`) → `server.rs` (with `nat.rs`, `geo/`) →
-//! `reply.rs`. Ctrl-C: `signal.rs`, then `iplog.rs`. What goes beyond the original is in
-//! `extras/`, each feature entered from these files by one call.
+//! **Reading order.** A request: `client.rs` → `accept.rs` → `router.rs` (`RouterState::serve`,
+//! the original's `threaded()` step by step, with `protocol.rs`, `semaphore.rs`, `iptable.rs`)
+//! → `server.rs` (with `nat.rs`, `geo/`) → `reply.rs`. Ctrl-C: `signal.rs`, then `iplog.rs`.
+//! What goes beyond the original is in `extras/`, entered from these files only by the calls
+//! that `extras/mod.rs` lists.
 //!
 //! ```
 //! use geotracker::geo::{Geolocator, MmdbGeolocator};

@@ -9,10 +9,10 @@
 # client has its answer, and writes what gdb printed to report/debugger/walkthrough.txt.
 # Typed by hand, the router is started with the same flags, without the last two (ports).
 
-# Step 0: no line for each thread started or ended; stop where a client takes a slot and
-# where its row goes into the IP table.
+# Step 0: no line for each thread started or ended; stop where a client takes a slot (step 2
+# of its thread) and where its row goes into the IP table (step 3).
 set print thread-events off
-break geotracker::extras::queue::Queue::enter
+break geotracker::router::RouterState::take_slot
 break geotracker::iptable::IpTable::push
 run
 
@@ -20,11 +20,12 @@ run
 info threads
 bt 3
 
-# Step 2: the row, and the slot and turn this client was given (one frame up, in serve).
+# Step 2: the row, and the slot and turn this client was given (one frame up, in record).
 continue
 print row
 up
-print first
+print slot
+print permit.turn
 
 # Step 3: the client gets its answer; then Ctrl-C in gdb's terminal, which gdb keeps.
 continue
