@@ -1,17 +1,18 @@
 //! The router: gives each client the first free server slot and relays the answer.
 //!
 //! The original `router.py` guarded four server addresses (four Azure VMs) with `Semaphore(4)`.
-//! Its `threaded(c, addr)`, one thread per client, was:
+//! Its `threaded(c, addr)`, one thread per client, was (as its report prints it):
 //!
 //! ```python
 //! sem.acquire()
-//! index = check()                       # the first free slot
-//! iptable.append([addr, ips[index]])
-//! info = serverconnect(ips[index])      # forward the request, read the answer
-//! c.send(info.encode())
-//! time.sleep(5)                         # keep the slot, so that the semaphore is seen at work
+//! index=check()                    # the first free slot
+//! iptable.append([addr,ips[index]])
+//! info=serverconnect(ips[index])   # forward the request, read the answer
+//! time.sleep(5)                    # keep the slot, so that the semaphore is seen at work
 //! sem.release()
 //! ```
+//!
+//! (with the answer sent back on `c`, a line the report's copy lost).
 //!
 //! [`Router::bind`] binds the socket, [`Router::run`] is the accept loop (`accept.rs`), and
 //! `RouterState::serve` is one client's thread, the same steps, each a function:
@@ -150,8 +151,8 @@ impl Router {
         }
         let servers = &self.state.servers;
         let count = servers.len();
-        let list: Vec<String> = servers.iter().map(ToString::to_string).collect();
-        let list = list.join(", ");
+        let addresses: Vec<String> = servers.iter().map(ToString::to_string).collect();
+        let list = addresses.join(", ");
         let hold = self.state.hold.as_secs_f64();
         out.notice(format_args!(
             "router: {count} server slots: {list}; each client keeps its slot {hold} s after its answer"
@@ -280,13 +281,8 @@ impl RouterState {
     fn take_slot(&self, stream: &TcpStream, client: SocketAddr) -> Slot {
         let arrived = Instant::now();
         let place = match self.queue.join(&self.semaphore) {
-            Joined::SlotFree(permit) => {
-                let wait = Wait {
-                    position: 0,
-                    waited: arrived.elapsed(),
-                };
-                return Slot::Granted(Granted { permit, wait });
-            }
+            // Nobody was waiting, and a slot was free.
+            Joined::SlotFree(permit) => return granted(permit, 0, arrived),
             Joined::Queued(place) => place,
         };
         let position = place.position();
@@ -296,11 +292,7 @@ impl RouterState {
         let deadline = self.limits.queue_timeout.map(|limit| arrived + limit);
         // The client's turn in the queue, then `Semaphore::acquire_before` (`semaphore.rs`).
         match place.wait_for_slot(&self.semaphore, deadline) {
-            Some(permit) => {
-                let waited = arrived.elapsed();
-                let wait = Wait { position, waited };
-                Slot::Granted(Granted { permit, wait })
-            }
+            Some(permit) => granted(permit, position, arrived),
             None => Slot::TimedOut(arrived.elapsed()),
         }
     }
@@ -401,6 +393,16 @@ impl RouterState {
         self.trace.record(client, Step::Released { slot });
         drop(permit);
     }
+}
+
+/// Step 2's outcome for a client given `permit`, told `position` in the queue (0: none), which
+/// arrived at `arrived`.
+fn granted(permit: Permit, position: usize, arrived: Instant) -> Slot {
+    let wait = Wait {
+        position,
+        waited: arrived.elapsed(),
+    };
+    Slot::Granted(Granted { permit, wait })
 }
 
 /// Sends a reply line; a client that has gone cannot be told, and nothing is left to do.
