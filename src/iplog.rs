@@ -93,8 +93,9 @@ enum OldFile {
 type Entry = (String, Box<RawValue>);
 
 /// A log's `count` and its other entries, each as the exact JSON text it was in the file (so
-/// that earlier runs are written back byte for byte without being decoded), in the order
-/// Python wrote them: `IP-Login-1`, `IP-Login-2`, ...
+/// that earlier runs are written back byte for byte without being decoded), in the order of
+/// their numbers, as Python wrote them: `IP-Login-1`, `IP-Login-2`, ... (A key that is not a
+/// run, put in by hand, is kept too, before the runs.)
 #[derive(Default)]
 pub(crate) struct OldLog {
     count: u64,

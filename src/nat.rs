@@ -74,7 +74,8 @@ pub fn is_inside(ip: IpAddr) -> bool {
 }
 
 /// The original's `splitip()`: the next address of the pool, the last octet plus one, from
-/// .254 back to .1, so that .0 and .255 are never handed out.
+/// .254 back to .1, so that after the first (the server's own address, as it is) .0 and .255
+/// are never handed out.
 pub fn next_in_pool(ip: Ipv4Addr) -> Ipv4Addr {
     let [a, b, c, d] = ip.octets();
     Ipv4Addr::new(a, b, c, if d >= 254 { 1 } else { d + 1 })

@@ -18,16 +18,20 @@
 //! `RouterState::serve` is one client's thread, the same steps, each a function:
 //!
 //! 1. `read_request`: read the request line, and refuse a bad one before it takes a slot;
-//! 2. `take_slot`: the semaphore's `acquire`, which takes the first free slot (`check()`);
+//! 2. `take_slot`: the semaphore's `acquire_before` (the original's `sem.acquire()`), which
+//!    takes the first free slot (`check()`);
 //! 3. `record`: append `[client, server]` to the IP table;
 //! 4. `forward`: send the request to the slot's server and read its answer (`ask_server`);
 //! 5. `relay`: add `"router": {"slot", "server", "queue_position", "waited_ms", "turn"}`, send
 //!    the answer on;
 //! 6. `hold`: keep the slot for `--hold-secs` (0 by default; the original's `time.sleep(5)`);
-//! 7. `release`: drop the permit, which frees the slot and wakes the next client waiting.
+//! 7. `release`: drop the permit, which frees the slot and wakes one client waiting at the
+//!    semaphore.
 //!
-//! No lock is held across socket I/O. Beyond the original, each entered by a call marked where
-//! it is made: the queue in front of the semaphore (`extras/queue.rs`), failover to another
+//! Steps 2 and 4 each have one addition beyond the original wrapped round the original's call:
+//! step 2's queue keeps clients in the order they came, and step 4's failover gives a client
+//! another slot if its server fails. No lock is held across socket I/O. Beyond the original,
+//! each entered by a call marked where it is made: the queue in front of the semaphore (`extras/queue.rs`), failover to another
 //! server (`extras/failover.rs`), the semaphore's timeline (`--trace`, `extras/trace.rs`), a
 //! bounded table (`--table-limit`, `extras/table_limit.rs`) and the in-process servers
 //! (`extras/local_servers.rs`).
@@ -184,10 +188,13 @@ impl Router {
         acceptor.serve_each_connection(self.listener, move |stream, client| {
             serving.serve(stream, client)
         });
+        // The original's `handler`: the table printed and appended to the log (`signal.rs`).
         let rows = state.table.take_all();
         let (table, log) = signal::dump("router", out, state.log.as_deref(), rows);
         state.trace.write(out);
         let hurried = state.shutdown.was_hurried();
+        // (Beyond the original: the in-process servers have a stop of their own, asked for
+        // only now, so that the clients that were still queued were served by running servers.)
         let servers = self.local_servers.stop(hurried);
         RouterReport {
             table,
@@ -239,6 +246,7 @@ impl RouterState {
             Slot::Left => return,
         };
         self.record(client, &permit, wait);
+        // The answer names the slot that answered; when none did, the one first given.
         let first = self.served(&permit, wait);
         match self.forward(client, request, permit) {
             Forwarded::Answered { answer, permit } => {
@@ -280,7 +288,7 @@ impl RouterState {
     /// queue for its turn at the semaphore, at most `--queue-timeout`.)
     fn take_slot(&self, stream: &TcpStream, client: SocketAddr) -> Slot {
         let arrived = Instant::now();
-        let place = match self.queue.join(&self.semaphore) {
+        let place = match self.queue.join(|| self.semaphore.try_acquire()) {
             // Nobody was waiting, and a slot was free.
             Joined::SlotFree(permit) => return granted(permit, 0, arrived),
             Joined::Queued(place) => place,
@@ -290,8 +298,10 @@ impl RouterState {
             return Slot::Left; // Dropping `place` leaves the queue.
         }
         let deadline = self.limits.queue_timeout.map(|limit| arrived + limit);
-        // The client's turn in the queue, then `Semaphore::acquire_before` (`semaphore.rs`).
-        match place.wait_for_slot(&self.semaphore, deadline) {
+        // Its turn come, the original's `sem.acquire()`: asleep until a slot is free, then the
+        // lowest free one is the client's (`check()`).
+        let acquire = |deadline| self.semaphore.acquire_before(deadline);
+        match place.wait_for_slot(deadline, acquire) {
             Some(permit) => granted(permit, position, arrived),
             None => Slot::TimedOut(arrived.elapsed()),
         }
@@ -318,10 +328,12 @@ impl RouterState {
         ));
     }
 
-    /// Step 4: the request goes to the slot's server: the original's `serverconnect(ips[index])`.
-    /// (Beyond the original: if that server fails, its slot goes out of service for a while,
-    /// and the client is given another slot, each server at most once; see
-    /// `extras/failover.rs`. The first try is `ask_slot_server` below, nothing more.)
+    /// Step 4: the request goes to the slot's server: the original's `serverconnect(ips[index])`,
+    /// which is `ask_slot_server` below. (Beyond the original, `ask_until_answered` runs it
+    /// with the client's permit; if that server fails, its slot goes out of service for a
+    /// while, and the closure runs again with a permit for another slot, each server at most
+    /// once. It gives back the answer and the permit it came with, or why no server answered,
+    /// the permit then given back; see `extras/failover.rs`.)
     fn forward(&self, client: SocketAddr, request: Request, permit: Permit) -> Forwarded {
         let first_slot = permit.slot();
         let asked = self
@@ -386,8 +398,9 @@ impl RouterState {
         }
     }
 
-    /// Step 7: the original's `sem.release()`: dropping the permit frees the slot and wakes the
-    /// next client waiting (`Drop for Permit`, `semaphore.rs`).
+    /// Step 7: the original's `sem.release()`: dropping the permit frees the slot and wakes one
+    /// client waiting at the semaphore (`Drop for Permit`, `semaphore.rs`): with the queue in
+    /// front, the one at its front.
     fn release(&self, client: SocketAddr, permit: Permit) {
         let slot = permit.slot();
         self.trace.record(client, Step::Released { slot });

@@ -10,6 +10,12 @@
 //! 2. `NatTable::map` (`nat.rs`): the caller's public address, the critical section of the
 //!    original;
 //! 3. `locate`, with the shared [`Geolocator`] (`geo/`), and `answer`: one reply line.
+//!
+//! Behind the router, a server's caller is the router's own connection: "where am I?" locates
+//! the router's mapped address, as the original's servers did, never the client's. (The
+//! geolocation source is the bundled database unless `--geo` says otherwise; the public
+//! address, where the pool starts, is `--public-ip`, else asked of ipify at start-up for at
+//! most 2 s, else the original's: `geo/public_ip.rs`.)
 
 use crate::accept::{self, Acceptor};
 use crate::extras::config::{self, ServerConfig, ServerReport, StartError};

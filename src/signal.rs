@@ -4,23 +4,30 @@
 //! table, rewrote `sample.json` and called `sys.exit()` while other threads still served
 //! clients. A real signal handler interrupts a thread at any instruction (inside `malloc`, say,
 //! or holding a lock), so it may only do async-signal-safe things. Ours, registered by
-//! [`Shutdown::on_ctrl_c`] through signal-hook, does two things, both async-signal-safe:
+//! [`Shutdown::on_ctrl_c`] through signal-hook, does two, both an atomic operation: it stores
+//! `true` in a flag (step 1), and after a second signal it arms the exit of step 5. Everything
+//! else happens in ordinary threads:
 //!
-//! 1. **The flag.** It stores `true` into an `AtomicBool` on SIGINT (Ctrl-C), SIGTERM, and on
-//!    Unix SIGHUP (the terminal was closed) and SIGQUIT (Ctrl-\, which would dump core: the
-//!    table is worth more). The other thing it does is signal-hook's check for a third signal
-//!    (step 5): an atomic load, then `_exit` once armed.
+//! 1. **The flag.** The handler stores `true` into an `AtomicBool` on SIGINT (Ctrl-C), SIGTERM,
+//!    and on Unix SIGHUP (the terminal was closed) and SIGQUIT (Ctrl-\, which would dump core:
+//!    the table is worth more).
 //! 2. **Who watches it.** The thread `signal-watcher` (`watch`) looks at the flag every 50 ms
 //!    and takes it back to `false` (two signals within one look count as one); the first calls
 //!    `request`.
 //! 3. **What stops.** [`Shutdown::request`] wakes the threads in [`Shutdown::sleep`] (the
 //!    router's hold) and connects once to each listening socket, so that `accept()` returns;
-//!    each accept loop stops and waits for the connections it is serving (at most 5 s).
-//! 4. **The dump.** Router and servers print their tables and append them to their JSON logs
-//!    ([`dump`]); the exit code is 0, or 1 if a log could not be written.
+//!    each accept loop stops and waits for the connections it is serving (at most 5 s:
+//!    `DRAIN_LIMIT`; a row added after that is not in the dump).
+//! 4. **The dump.** The router prints its table and appends it to its JSON log ([`dump`];
+//!    `geotracker-router.json` by default, `sample.json`'s format); then the four servers that
+//!    `cargo run --example router` runs in its process, which have a stop of their own so that
+//!    the clients still queued were served, do the same (`geotracker-server-<port>.json`). A
+//!    server run on its own stops as the router does. The exit code is 0, or 1 if a log could
+//!    not be written (`RouterReport::exit_code`).
 //! 5. **A second Ctrl-C** ([`Shutdown::hurry`]): nobody waits for the connections still being
-//!    served, the tables are written as they are, and the exit code is 130 (128 + SIGINT). A
-//!    third exits at once, writing nothing (signal-hook's `register_conditional_shutdown`).
+//!    served, the tables are written as they are, and the exit code is 130 (128 + SIGINT,
+//!    whichever stop signal it was). A third exits at once, writing nothing: the handler's
+//!    check, armed by the second, calls `_exit` (signal-hook's `register_conditional_shutdown`).
 
 use crate::extras::output::{print_line, Output};
 use crate::extras::sync::{Condvar, Mutex, MutexGuard}; // std::sync's (loom's under --cfg loom)

@@ -185,19 +185,19 @@ fn one_slot_the_queue_serves_places_in_order() {
     every_interleaving("fifo", || {
         let queue = Arc::new(Queue::new());
         let semaphore = Arc::new(Semaphore::new(1));
-        let Joined::SlotFree(permit) = queue.join(&semaphore) else {
+        let Joined::SlotFree(permit) = queue.join(|| semaphore.try_acquire()) else {
             panic!("the slot is free")
         };
         let client = |name: &'static str| {
             let queue = Arc::clone(&queue);
             let semaphore = Arc::clone(&semaphore);
             move || {
-                let Joined::Queued(place) = queue.join(&semaphore) else {
+                let Joined::Queued(place) = queue.join(|| semaphore.try_acquire()) else {
                     panic!("the slot is held")
                 };
                 let position = place.position();
                 step(name, format_args!("queued at place {position}"));
-                let permit = place.wait_for_slot(&semaphore, None);
+                let permit = place.wait_for_slot(None, |d| semaphore.acquire_before(d));
                 let permit = permit.expect("no deadline");
                 step(name, format_args!("served, turn {}", permit.turn()));
                 (position, permit.turn())

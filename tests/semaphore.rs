@@ -81,11 +81,11 @@ fn waiting_clients_are_served_in_arrival_order() {
         let semaphore = Arc::clone(&semaphore);
         let arrived = arrived.clone();
         waiters.push(thread::spawn(move || {
-            let Joined::Queued(place) = queue.join(&semaphore) else {
+            let Joined::Queued(place) = queue.join(|| semaphore.try_acquire()) else {
                 panic!("every slot is held, so client {k} must queue")
             };
             arrived.send(place.position()).unwrap();
-            let permit = place.wait_for_slot(&semaphore, None);
+            let permit = place.wait_for_slot(None, |d| semaphore.acquire_before(d));
             permit.expect("no deadline").turn()
         }));
         // The next client arrives only once this one is in the queue.

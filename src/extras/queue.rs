@@ -7,24 +7,26 @@
 //! each of the others sleeps on a condition variable of its own until the one in front of it
 //! leaves, so that a freed slot wakes one thread, not the whole queue. [`Queue::join`] tells a
 //! client its place at once (the router sends it as `{"status":"queued","position":N}`), and
-//! [`Place::wait_for_slot`] waits for its turn, then at the semaphore (`acquire_before`, the
-//! original's `sem.acquire()`), until an optional deadline (`--queue-timeout`). A client whose
+//! [`Place::wait_for_slot`] waits for its turn, then at the semaphore, until an optional
+//! deadline (`--queue-timeout`). The queue does not own the semaphore: the router hands it the
+//! two calls to make, `try_acquire` (is a slot free now?) and `acquire_before` (the original's
+//! `sem.acquire()`), so that they are written where the request is served. A client whose
 //! server failed goes back to the semaphore directly, not through the queue: it had its turn
 //! (`failover.rs`).
 //!
-//! Lock order: a slot, then the queue's lock, then the semaphore's. [`Queue::join`] takes the
-//! semaphore's lock while it holds the queue's; the thread just given a slot takes the queue's
-//! lock to leave the queue (`Drop for Place`); and nobody waits for a slot holding the queue's
-//! lock ([`Place::wait_for_slot`] lets go of it first). Nothing goes the other way round: no
-//! deadlock.
+//! Lock order: a slot, then the queue's lock, then the semaphore's. [`Queue::join`] calls
+//! `try_acquire` (the semaphore's lock) while it holds the queue's; the thread just given a
+//! slot takes the queue's lock to leave the queue (`Drop for Place`); and nobody waits for a
+//! slot holding the queue's lock ([`Place::wait_for_slot`] lets go of it first). Nothing goes
+//! the other way round: no deadlock.
 
 use crate::extras::sync::{Condvar, Mutex, MutexGuard}; // std::sync's (loom's under --cfg loom)
-use crate::semaphore::{Permit, Semaphore};
+use crate::semaphore::Permit;
 use std::collections::VecDeque;
 use std::sync::{Arc, PoisonError};
 use std::time::Instant;
 
-/// A first-come-first-served queue in front of a [`Semaphore`].
+/// A first-come-first-served queue in front of a semaphore (`semaphore.rs`).
 #[derive(Default)]
 pub struct Queue {
     /// The places in the queue, front first.
@@ -68,14 +70,14 @@ impl Queue {
         self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A free slot of `semaphore` if nobody is waiting for one; otherwise a place at the end
-    /// of the queue. Never waits.
-    pub fn join(&self, semaphore: &Arc<Semaphore>) -> Joined<'_> {
+    /// A slot at once, from `try_acquire` (which never waits), if nobody is waiting for one;
+    /// otherwise a place at the end of the queue. Never waits.
+    pub fn join(&self, try_acquire: impl FnOnce() -> Option<Permit>) -> Joined<'_> {
         // Critical section: nobody joins or leaves the queue while we decide, so clients are
         // served in the order in which they took this lock.
         let mut waiting = self.lock();
         if waiting.places.is_empty() {
-            if let Some(permit) = semaphore.try_acquire() {
+            if let Some(permit) = try_acquire() {
                 return Joined::SlotFree(permit);
             }
         }
@@ -104,17 +106,18 @@ impl Place<'_> {
         self.position
     }
 
-    /// Waits in the queue until this place is at the front, then at `semaphore` for a slot
-    /// (`Semaphore::acquire_before`), and leaves the queue. `None` if `deadline` came first.
+    /// Waits in the queue until this place is at the front, then for a slot with
+    /// `acquire(deadline)` (the semaphore's `acquire_before`), and leaves the queue. `None` if
+    /// `deadline` came first.
     pub fn wait_for_slot(
         self,
-        semaphore: &Arc<Semaphore>,
         deadline: Option<Instant>,
+        acquire: impl FnOnce(Option<Instant>) -> Option<Permit>,
     ) -> Option<Permit> {
         let waiting = self.wait_for_the_front(deadline)?;
         // At the front: let go of the queue's lock, then wait at the semaphore.
         drop(waiting);
-        semaphore.acquire_before(deadline)
+        acquire(deadline)
         // `self` is dropped here: it leaves the queue and wakes the one behind.
     }
 
@@ -158,25 +161,28 @@ impl Drop for Place<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::semaphore::Semaphore;
     use std::time::Duration;
 
     #[test]
     fn a_full_queue_gives_places_and_a_place_that_leaves_gives_its_place_up() {
         let (queue, semaphore) = (Queue::new(), Arc::new(Semaphore::new(1)));
-        let Joined::SlotFree(held) = queue.join(&semaphore) else {
+        let Joined::SlotFree(held) = queue.join(|| semaphore.try_acquire()) else {
             panic!("the slot is free")
         };
-        let Joined::Queued(first) = queue.join(&semaphore) else {
+        let Joined::Queued(first) = queue.join(|| semaphore.try_acquire()) else {
             panic!("the only slot is held")
         };
-        let Joined::Queued(second) = queue.join(&semaphore) else {
+        let Joined::Queued(second) = queue.join(|| semaphore.try_acquire()) else {
             panic!("must queue")
         };
         assert_eq!((first.position(), second.position()), (1, 2));
         drop(first);
         assert_eq!(queue.waiting(), 1, "a dropped place leaves the queue");
         drop(held);
-        let permit = second.wait_for_slot(&semaphore, None).expect("no deadline");
+        let permit = second
+            .wait_for_slot(None, |d| semaphore.acquire_before(d))
+            .expect("no deadline");
         assert_eq!((permit.slot(), permit.turn()), (0, 2));
         assert_eq!(queue.waiting(), 0);
     }
@@ -185,12 +191,14 @@ mod tests {
     fn a_place_gives_up_at_its_deadline_and_leaves_the_queue() {
         let (queue, semaphore) = (Queue::new(), Arc::new(Semaphore::new(1)));
         let _held = semaphore.acquire();
-        let Joined::Queued(place) = queue.join(&semaphore) else {
+        let Joined::Queued(place) = queue.join(|| semaphore.try_acquire()) else {
             panic!("the slot is held")
         };
         let started = Instant::now();
         let deadline = started + Duration::from_millis(50);
-        assert!(place.wait_for_slot(&semaphore, Some(deadline)).is_none());
+        assert!(place
+            .wait_for_slot(Some(deadline), |d| semaphore.acquire_before(d))
+            .is_none());
         assert!(started.elapsed() >= Duration::from_millis(50));
         assert_eq!(queue.waiting(), 0, "the place left the queue");
     }
@@ -199,13 +207,16 @@ mod tests {
     fn a_newcomer_does_not_overtake_the_queue() {
         let (queue, semaphore) = (Queue::new(), Arc::new(Semaphore::new(1)));
         let held = semaphore.acquire();
-        let Joined::Queued(waiting) = queue.join(&semaphore) else {
+        let Joined::Queued(waiting) = queue.join(|| semaphore.try_acquire()) else {
             panic!("must queue")
         };
         drop(held);
         // The slot is free, but someone is queued: a newcomer must queue behind them.
-        assert!(matches!(queue.join(&semaphore), Joined::Queued(_)));
-        let permit = waiting.wait_for_slot(&semaphore, None);
+        assert!(matches!(
+            queue.join(|| semaphore.try_acquire()),
+            Joined::Queued(_)
+        ));
+        let permit = waiting.wait_for_slot(None, |d| semaphore.acquire_before(d));
         assert_eq!(permit.map(|p| p.slot()), Some(0));
     }
 }
