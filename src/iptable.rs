@@ -83,8 +83,14 @@ impl Serialize for RouterEntry {
 impl Display for RouterEntry {
     /// `[('127.0.0.1', 54136), '127.0.0.1:12347']`, as the original printed a row.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (client, server) = (self.client, self.server);
-        write!(f, "[('{}', {}), '{server}']", client.ip(), client.port())
+        let client = self.client;
+        write!(
+            f,
+            "[('{}', {}), '{}']",
+            client.ip(),
+            client.port(),
+            self.server
+        )
     }
 }
 

@@ -170,14 +170,15 @@ impl Serialize for NatEntry {
 impl fmt::Display for NatEntry {
     /// `[('127.0.0.1', 46516), ('115.97.93.214', 46516)]`, as the original printed a row.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (a, b) = (self.private, self.public);
+        let private = self.private;
+        let public = self.public;
         write!(
             f,
             "[('{}', {}), ('{}', {})]",
-            a.ip(),
-            a.port(),
-            b.ip(),
-            b.port()
+            private.ip(),
+            private.port(),
+            public.ip(),
+            public.port()
         )
     }
 }

@@ -78,23 +78,21 @@ pub struct Served {
 impl Reply {
     /// A located answer for `query`.
     pub fn success(query: IpAddr, location: Location, source: &str) -> Reply {
-        let (location, source) = (Some(location), Some(source.to_string()));
         Reply {
             status: "success".into(),
             query: query.to_string(),
-            location,
-            source,
+            location: Some(location),
+            source: Some(source.to_string()),
             ..Reply::default()
         }
     }
 
     /// A failed answer for `query` (an address, or the text of a request that was not one).
     pub fn fail(query: impl Into<String>, message: impl Into<String>) -> Reply {
-        let (query, message) = (query.into(), Some(message.into()));
         Reply {
             status: "fail".into(),
-            message,
-            query,
+            message: Some(message.into()),
+            query: query.into(),
             ..Reply::default()
         }
     }
