@@ -82,7 +82,11 @@ impl Acceptor<'_> {
     }
 
     /// The original's `start_new_thread(threaded, (c, addr))`: `serve(stream, peer)` on a new
-    /// thread named `<thread_prefix>-<peer's port>`.
+    /// thread named `<thread_prefix>-<peer's port>`. The connection is counted in the shutdown
+    /// (`Shutdown::enter`) from before the thread starts until it ends, in a panic too, so that
+    /// a stop waits for it, and `from_source` is kept as long (it counts the connection against
+    /// its address). If no thread can be started, a warning says so and the connection is
+    /// dropped.
     fn start_thread<F>(
         &self,
         stream: TcpStream,
@@ -92,6 +96,7 @@ impl Acceptor<'_> {
     ) where
         F: Fn(TcpStream, SocketAddr) + Send + Sync + 'static,
     {
+        // [part 1: Acceptor::start_thread]
         // Counted before the thread exists, so that a stop starting now waits for it.
         let counted = self.shutdown.enter();
         let name = format!("{}-{}", self.thread_prefix, peer.port());
@@ -108,6 +113,7 @@ impl Acceptor<'_> {
                 "{who}: no thread for {peer}: {e}; connection dropped"
             ));
         }
+        // [end of part 1]
     }
 
     /// After the loop: waits for the connections still being served (at most [`DRAIN_LIMIT`],

@@ -34,7 +34,13 @@ pub struct Appended {
 
 /// Appends `rows` to the log at `path` as a new `"IP-Login-N"` run. After an error the old
 /// file is as it was, and the error names the file.
+///
+/// The lock beside the log (`lock_beside`) is held throughout. The old file is read with
+/// `read_old_log`; one that is not a log is moved aside (`move_aside`) and a new log begun.
+/// The new run's number comes from `OldLog::next_count`, and the whole new log (`NewLog`,
+/// encoded by `python_json::to_vec`) replaces the old one with `write_atomically`.
 pub fn append_run<R: Serialize>(path: &Path, rows: &[R]) -> io::Result<Appended> {
+    // [part 7: iplog::append_run]
     let failed = |doing: &str, e: io::Error| {
         io::Error::new(e.kind(), format!("cannot {doing} {}: {e}", path.display()))
     };
@@ -65,6 +71,7 @@ pub fn append_run<R: Serialize>(path: &Path, rows: &[R]) -> io::Result<Appended>
         rows: rows.len(),
         moved_aside,
     })
+    // [end of part 7]
 }
 
 /// Takes the lock on the file beside the log (the log itself is replaced, so it cannot carry
@@ -106,6 +113,7 @@ impl OldLog {
     /// The number of the next run: `count + 1`, or further on if a run with that number is
     /// there already (edited by hand, say), so that no run is ever overwritten.
     fn next_count(&self) -> u64 {
+        // [part 7: OldLog::next_count]
         let taken = |n: u64| {
             self.runs
                 .iter()
@@ -114,6 +122,7 @@ impl OldLog {
         (self.count + 1..)
             .find(|&n| !taken(n))
             .unwrap_or(self.count + 1)
+        // [end of part 7]
     }
 }
 

@@ -32,10 +32,12 @@ impl IpTable {
         IpTable::default()
     }
 
-    /// Appends a row.
+    /// Appends a row: many client threads do so at once.
     pub fn push(&self, row: RouterEntry) {
+        // [part 2: IpTable::push]
         // Critical section: one append; the lock is held for nothing else.
         self.rows.lock().push(row);
+        // [end of part 2]
     }
 
     /// Sets the server in the newest row of `row.client`: when a client's server failed and
@@ -63,8 +65,10 @@ impl IpTable {
 
     /// Takes out every row: the table's run, at the stop.
     pub fn take_all(&self) -> Vec<RouterEntry> {
+        // [part 2: IpTable::take_all]
         // Critical section: the rows are taken and the table left empty in one step.
         std::mem::take(&mut *self.rows.lock())
+        // [end of part 2]
     }
 
     /// How many rows are in memory.

@@ -98,7 +98,11 @@ impl NatTable {
     /// - a caller seen before (same address and port) gets the same mapping again;
     /// - a new caller from inside ([`is_inside`]) gets the next address of the pool;
     /// - any other new caller keeps its address: it is public already.
+    ///
+    /// Looking the caller up, recording it and moving the pool on are one critical section, so
+    /// that two callers at once never get the same public address and none is skipped.
     pub fn map(&self, caller: SocketAddr) -> NatEntry {
+        // [part 3: NatTable::map]
         let caller = SocketAddr::new(caller.ip().to_canonical(), caller.port());
         // Critical section: find, insert and bump the pool as one step, or two callers could
         // get the same public address.
@@ -121,6 +125,7 @@ impl NatTable {
         state.rows.push(entry);
         state.index.insert(caller, row);
         entry
+        // [end of part 3]
     }
 
     /// A copy of the oldest `n` rows (all of them, if there are fewer).

@@ -76,8 +76,12 @@ impl Semaphore {
             .expect("without a deadline, the wait ends with a slot")
     }
 
-    /// [`Semaphore::acquire`], but gives up at `deadline`, if there is one.
+    /// [`Semaphore::acquire`], but gives up at `deadline`, if there is one. While no slot is
+    /// free, the thread sleeps on `freed` (counted in `waiting`, each wake-up in `wakeups`)
+    /// and looks again each time it wakes; then it takes the lowest free slot
+    /// (`take_first_free`). At the deadline it takes a slot only if one has come free.
     pub fn acquire_before(self: &Arc<Self>, deadline: Option<Instant>) -> Option<Permit> {
+        // [part 4: Semaphore::acquire_before]
         // Critical section: looking for a free slot and taking it are one step.
         let mut slots = self.lock();
         // `while`, not `if`: a woken thread must look again, because another thread may have
@@ -105,6 +109,7 @@ impl Semaphore {
             }
         }
         self.take_first_free(&mut slots)
+        // [end of part 4]
     }
 
     /// Holds the lowest free slot if there is one; never waits.
@@ -148,12 +153,15 @@ impl Permit {
 }
 
 impl Drop for Permit {
-    /// The original's `sem.release()`, which now cannot be forgotten or skipped by an error.
+    /// The original's `sem.release()`, which now cannot be forgotten or skipped by an error:
+    /// marks the slot free and wakes one thread waiting in `acquire_before`.
     fn drop(&mut self) {
+        // [part 4: Permit::drop]
         let mut slots = self.semaphore.lock();
         slots.free[self.slot] = true;
         // One slot came free, so one waiter can use it: wake one, not all.
         self.semaphore.freed.notify_one();
+        // [end of part 4]
     }
 }
 

@@ -94,7 +94,11 @@ impl Shutdown {
     }
 
     /// A shutdown that Ctrl-C and the other stop signals start, watched by `signal-watcher`.
+    /// For each of `STOP_SIGNALS`, signal-hook's conditional shutdown (exit code 130, armed by
+    /// `watch` at the second signal) is registered first and the flag second, so that once
+    /// armed, the exit comes first; then the thread `signal-watcher` runs `watch`.
     pub fn on_ctrl_c() -> io::Result<Arc<Shutdown>> {
+        // [part 6: Shutdown::on_ctrl_c]
         let shutdown = Shutdown::new();
         let signalled = Arc::new(AtomicBool::new(false));
         let third_exits = Arc::new(AtomicBool::new(false));
@@ -113,6 +117,7 @@ impl Shutdown {
             .name("signal-watcher".into())
             .spawn(move || watch(&signalled, &third_exits, &watched))?;
         Ok(shutdown)
+        // [end of part 6]
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -221,6 +226,7 @@ impl Shutdown {
 /// (two signals within one look count as one). The first signal requests the stop; the next
 /// hurries it, and arms the third to exit at once.
 fn watch(signalled: &AtomicBool, third_exits: &AtomicBool, shutdown: &Shutdown) {
+    // [part 6: signal::watch]
     loop {
         thread::sleep(Duration::from_millis(50));
         if !signalled.swap(false, Ordering::SeqCst) {
@@ -235,6 +241,7 @@ fn watch(signalled: &AtomicBool, third_exits: &AtomicBool, shutdown: &Shutdown) 
             shutdown.hurry();
         }
     }
+    // [end of part 6]
 }
 
 impl Drop for InFlight {

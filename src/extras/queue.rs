@@ -114,16 +114,19 @@ impl Place<'_> {
         deadline: Option<Instant>,
         acquire: impl FnOnce(Option<Instant>) -> Option<Permit>,
     ) -> Option<Permit> {
+        // [part 5: Place::wait_for_slot]
         let waiting = self.wait_for_the_front(deadline)?;
         // At the front: let go of the queue's lock, then wait at the semaphore.
         drop(waiting);
         acquire(deadline)
         // `self` is dropped here: it leaves the queue and wakes the one behind.
+        // [end of part 5]
     }
 
     /// Sleeps until this place is at the front of the queue, and returns with the queue's lock
     /// held; `None` if `deadline` came first.
     fn wait_for_the_front(&self, deadline: Option<Instant>) -> Option<MutexGuard<'_, Waiting>> {
+        // [part 5: Place::wait_for_the_front]
         let mut waiting = self.queue.lock();
         // Asleep on our own condition variable: only the place in front of us, leaving the
         // queue, wakes us. `while`: look again whether we really are at the front.
@@ -142,11 +145,15 @@ impl Place<'_> {
             };
         }
         Some(waiting)
+        // [end of part 5]
     }
 }
 
 impl Drop for Place<'_> {
+    /// Leaves the queue, served or not. If this place was at the front, the one behind it is
+    /// at the front now: it is woken, and only it.
     fn drop(&mut self) {
+        // [part 5: Place::drop]
         // Critical section: leave the queue, and wake whoever is at its front now.
         let mut waiting = self.queue.lock();
         let at_front = waiting.places.front().map(|(ticket, _)| *ticket) == Some(self.ticket);
@@ -155,6 +162,7 @@ impl Drop for Place<'_> {
         if let (true, Some((_, next))) = (at_front, waiting.places.front()) {
             next.notify_one();
         }
+        // [end of part 5]
     }
 }
 
