@@ -133,3 +133,140 @@ impl Acceptor<'_> {
         self.who.split(' ').next().unwrap_or(self.who)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{LineReader, MAX_REPLY_LINE};
+    use std::sync::mpsc;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    /// Long enough for anything that should happen; a test waits this long only when it fails.
+    const PATIENCE: Duration = Duration::from_secs(5);
+
+    /// An accept loop on a free port of 127.0.0.1, running on a thread of its own until
+    /// `shutdown` is requested, serving each connection with `serve`.
+    fn start_loop<F>(limits: Limits, shutdown: &Arc<Shutdown>, serve: F) -> SocketAddr
+    where
+        F: Fn(TcpStream, SocketAddr) + Send + Sync + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = Arc::clone(shutdown);
+        // The accept loop's thread.
+        thread::spawn(move || {
+            let acceptor = Acceptor {
+                who: "test",
+                thread_prefix: "client",
+                shutdown: &shutdown,
+                limits: &limits,
+                out: Output::Nothing,
+            };
+            acceptor.serve_each_connection(listener, serve);
+        });
+        addr
+    }
+
+    /// A `serve` that reports each connection's peer port and thread name on `started`, then
+    /// waits (at most `PATIENCE`) for a word on `release` before it returns.
+    fn serve_until_released(
+        started: mpsc::Sender<(u16, Option<String>)>,
+        release: mpsc::Receiver<()>,
+    ) -> impl Fn(TcpStream, SocketAddr) + Send + Sync + 'static {
+        let release = Mutex::new(release);
+        move |_stream, peer| {
+            let name = thread::current().name().map(String::from);
+            let _ = started.send((peer.port(), name));
+            // Each connection takes one word; the lock only hands the receiver round.
+            let _ = release.lock().unwrap().recv_timeout(PATIENCE);
+        }
+    }
+
+    #[test]
+    fn a_second_connection_is_served_while_the_first_still_is() {
+        let shutdown = Shutdown::new();
+        let (started_tx, started) = mpsc::channel();
+        let (release, released) = mpsc::channel();
+        let serve = serve_until_released(started_tx, released);
+        let addr = start_loop(Limits::default(), &shutdown, serve);
+        let _first = TcpStream::connect(addr).unwrap();
+        started
+            .recv_timeout(PATIENCE)
+            .expect("the first connection is served");
+        let _second = TcpStream::connect(addr).unwrap();
+        let second = started.recv_timeout(PATIENCE);
+        assert!(
+            second.is_ok(),
+            "the second connection was not served while the first one was: is each connection \
+             served on a thread of its own?"
+        );
+        release.send(()).unwrap();
+        release.send(()).unwrap();
+        shutdown.request();
+    }
+
+    #[test]
+    fn each_connection_is_served_on_a_thread_named_after_its_peer_s_port() {
+        let shutdown = Shutdown::new();
+        let (started_tx, started) = mpsc::channel();
+        let (release, released) = mpsc::channel();
+        let serve = serve_until_released(started_tx, released);
+        let addr = start_loop(Limits::default(), &shutdown, serve);
+        for _ in 0..3 {
+            let client = TcpStream::connect(addr).unwrap();
+            let port = client.local_addr().unwrap().port();
+            let (peer_port, name) = started.recv_timeout(PATIENCE).expect("served");
+            assert_eq!(peer_port, port);
+            assert_eq!(name, Some(format!("client-{port}")), "the thread's name");
+            release.send(()).unwrap();
+        }
+        shutdown.request();
+    }
+
+    #[test]
+    fn a_connection_is_counted_in_the_shutdown_until_its_thread_ends_even_in_a_panic() {
+        let shutdown = Shutdown::new();
+        let (counted_tx, counted) = mpsc::channel();
+        let watched = Arc::clone(&shutdown);
+        let addr = start_loop(Limits::default(), &shutdown, move |_stream, peer| {
+            let _ = counted_tx.send(watched.in_flight());
+            panic!("a connection's thread panics (planned, for {peer})");
+        });
+        let _client = TcpStream::connect(addr).unwrap();
+        let seen = counted.recv_timeout(PATIENCE);
+        assert_eq!(
+            seen,
+            Ok(1),
+            "connections counted in the shutdown while one is served"
+        );
+        shutdown.request();
+        let left = shutdown.drain(PATIENCE);
+        assert_eq!(left, 0, "still counted after its thread ended in a panic");
+    }
+
+    #[test]
+    fn a_connection_counts_against_its_address_while_it_is_served() {
+        let shutdown = Shutdown::new();
+        let (started_tx, started) = mpsc::channel();
+        let (release, released) = mpsc::channel();
+        let serve = serve_until_released(started_tx, released);
+        let limits = Limits {
+            max_per_source: 1,
+            ..Limits::default()
+        };
+        let addr = start_loop(limits, &shutdown, serve);
+        let _first = TcpStream::connect(addr).unwrap();
+        started
+            .recv_timeout(PATIENCE)
+            .expect("the first connection is served");
+        // A second one from the same address, while the first is served: one too many.
+        let second = TcpStream::connect(addr).unwrap();
+        second.set_read_timeout(Some(PATIENCE)).unwrap();
+        let refusal = LineReader::new(&second).read_line(MAX_REPLY_LINE);
+        let refusal = refusal.expect("the second is told it is one too many");
+        assert!(refusal.contains("busy"), "{refusal}");
+        release.send(()).unwrap();
+        shutdown.request();
+    }
+}

@@ -152,4 +152,40 @@ mod tests {
         assert!(printed.contains("1\t\t\t[('127.0.0.1', 54136), '127.0.0.1:12347']\n"));
         assert!(format_table::<RouterEntry>("router", &[]).contains("IPTABLE IS EMPTY!!!"));
     }
+
+    #[test]
+    fn rows_pushed_by_many_threads_are_all_taken_once_in_each_thread_s_order() {
+        let table = std::sync::Arc::new(IpTable::new());
+        let writers: Vec<_> = (0..8u16)
+            .map(|writer| {
+                let table = std::sync::Arc::clone(&table);
+                std::thread::spawn(move || {
+                    for n in 0..200 {
+                        table.push(row(writer * 1000 + n));
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        let rows = table.take_all();
+        assert_eq!(rows.len(), 1600, "every row pushed is there");
+        for writer in 0..8u16 {
+            let ports: Vec<u16> = rows
+                .iter()
+                .map(|row| row.client.port())
+                .filter(|port| port / 1000 == writer)
+                .collect();
+            let in_order: Vec<u16> = (0..200).map(|n| writer * 1000 + n).collect();
+            assert_eq!(ports, in_order, "writer {writer}'s rows, in its order");
+        }
+        assert_eq!(table.take_all(), [], "taken rows are gone");
+        table.push(row(1));
+        assert_eq!(
+            table.take_all(),
+            [row(1)],
+            "a row pushed after is the next run's"
+        );
+    }
 }

@@ -168,63 +168,182 @@ impl Drop for Place<'_> {
 
 #[cfg(test)]
 mod tests {
+    //! The queue alone: its tests never wait at a semaphore. Where a place would, the test
+    //! hands it a call of its own, and slots come from a semaphore's `try_acquire` (which never
+    //! waits) and are kept, never given back.
     use super::*;
     use crate::semaphore::Semaphore;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+    use std::thread;
     use std::time::Duration;
 
+    /// Long enough for anything that should happen; a test waits this long only when it fails.
+    const PATIENCE: Duration = Duration::from_secs(10);
+
+    /// A slot, from a semaphore of many, kept for ever: no permit is given back in these tests.
+    fn a_slot(semaphore: &Arc<Semaphore>) -> Option<Permit> {
+        semaphore.try_acquire()
+    }
+
+    /// Joins `queue` as if every slot were taken, and returns the place.
+    fn queued(queue: &Queue) -> Place<'_> {
+        match queue.join(|| None) {
+            Joined::Queued(place) => place,
+            Joined::SlotFree(_) => panic!("no slot was free"),
+        }
+    }
+
     #[test]
-    fn a_full_queue_gives_places_and_a_place_that_leaves_gives_its_place_up() {
-        let (queue, semaphore) = (Queue::new(), Arc::new(Semaphore::new(1)));
-        let Joined::SlotFree(held) = queue.join(|| semaphore.try_acquire()) else {
-            panic!("the slot is free")
+    fn a_newcomer_gets_a_free_slot_at_once_only_while_nobody_waits() {
+        let semaphore = Arc::new(Semaphore::new(100));
+        let queue = Queue::new();
+        let Joined::SlotFree(first) = queue.join(|| a_slot(&semaphore)) else {
+            panic!("nobody waits and a slot is free: it is given at once")
         };
-        let Joined::Queued(first) = queue.join(|| semaphore.try_acquire()) else {
-            panic!("the only slot is held")
+        std::mem::forget(first);
+        let waiting = queued(&queue);
+        assert_eq!(waiting.position(), 1);
+        // Slots are free, but someone waits: a newcomer must queue behind them.
+        let Joined::Queued(newcomer) = queue.join(|| a_slot(&semaphore)) else {
+            panic!("a newcomer overtook the queue")
         };
-        let Joined::Queued(second) = queue.join(|| semaphore.try_acquire()) else {
-            panic!("must queue")
+        assert_eq!(newcomer.position(), 2);
+        assert_eq!(queue.waiting(), 2);
+    }
+
+    #[test]
+    fn places_reach_the_semaphore_one_at_a_time_in_the_order_they_joined() {
+        const PLACES: usize = 20;
+        let semaphore = Arc::new(Semaphore::new(100));
+        let queue = Arc::new(Queue::new());
+        // `through[k]`: place k has been through the semaphore. The first place (0) waits there
+        // until `gate` opens.
+        let through: Arc<Vec<AtomicBool>> =
+            Arc::new((0..=PLACES).map(|_| AtomicBool::new(false)).collect());
+        let (gate, gate_opens) = mpsc::channel::<()>();
+        let (joined_tx, joined) = mpsc::channel();
+        let (overtaken_tx, overtaken) = mpsc::channel();
+        let mut clients = Vec::new();
+        let mut gate_opens = Some(gate_opens);
+        for k in 0..=PLACES {
+            let (queue, semaphore, through) = (queue.clone(), semaphore.clone(), through.clone());
+            let (joined_tx, overtaken_tx) = (joined_tx.clone(), overtaken_tx.clone());
+            let gate_opens = gate_opens.take();
+            // A client of the queue.
+            clients.push(thread::spawn(move || {
+                let place = queued(&queue);
+                joined_tx.send(place.position()).unwrap();
+                let permit = place.wait_for_slot(None, |_deadline| {
+                    if let Some(gate_opens) = gate_opens {
+                        let _ = gate_opens.recv_timeout(PATIENCE);
+                    } else if !through[k - 1].load(Ordering::SeqCst) {
+                        overtaken_tx.send(k).unwrap();
+                    }
+                    through[k].store(true, Ordering::SeqCst);
+                    a_slot(&semaphore)
+                });
+                std::mem::forget(permit);
+            }));
+            // The next client comes only once this one is in the queue.
+            assert_eq!(
+                joined.recv_timeout(PATIENCE),
+                Ok(k + 1),
+                "place {k}'s position"
+            );
+        }
+        gate.send(()).unwrap();
+        for client in clients {
+            client.join().unwrap();
+        }
+        drop(overtaken_tx);
+        let overtaken: Vec<usize> = overtaken.iter().collect();
+        assert!(
+            overtaken.is_empty(),
+            "places {overtaken:?} went to the semaphore before the place in front of them was \
+             through"
+        );
+        assert!(through.iter().all(|place| place.load(Ordering::SeqCst)));
+        assert_eq!(queue.waiting(), 0, "everybody has left the queue");
+    }
+
+    #[test]
+    fn a_newcomer_can_join_while_the_front_waits_at_the_semaphore() {
+        let queue = Arc::new(Queue::new());
+        let (at_semaphore_tx, at_semaphore) = mpsc::channel();
+        let (gate, gate_opens) = mpsc::channel::<()>();
+        let front = {
+            let queue = Arc::clone(&queue);
+            // The client at the front, which then waits at the semaphore until `gate` opens.
+            thread::spawn(move || {
+                let place = queued(&queue);
+                place.wait_for_slot(None, |_deadline| {
+                    at_semaphore_tx.send(()).unwrap();
+                    let _ = gate_opens.recv_timeout(PATIENCE);
+                    None
+                })
+            })
         };
-        assert_eq!((first.position(), second.position()), (1, 2));
+        at_semaphore.recv_timeout(PATIENCE).unwrap();
+        let (position_tx, position) = mpsc::channel();
+        let newcomer = {
+            let queue = Arc::clone(&queue);
+            // A newcomer, while the front waits at the semaphore.
+            thread::spawn(move || position_tx.send(queued(&queue).position()).unwrap())
+        };
+        let told = position.recv_timeout(Duration::from_secs(3));
+        gate.send(()).unwrap();
+        assert_eq!(
+            told,
+            Ok(2),
+            "the newcomer could not join (or not at place 2) while the client in front of it \
+             waited at the semaphore: is the queue's lock let go before that wait?"
+        );
+        assert!(front.join().unwrap().is_none());
+        newcomer.join().unwrap();
+    }
+
+    #[test]
+    fn a_place_that_leaves_gives_its_place_to_the_one_behind() {
+        let semaphore = Arc::new(Semaphore::new(100));
+        let queue = Queue::new();
+        let first = queued(&queue);
+        let second = queued(&queue);
+        let third = queued(&queue);
+        assert_eq!((second.position(), third.position()), (2, 3));
+        drop(second);
+        assert_eq!(
+            queue.waiting(),
+            2,
+            "a place dropped behind the front leaves the queue"
+        );
         drop(first);
-        assert_eq!(queue.waiting(), 1, "a dropped place leaves the queue");
-        drop(held);
-        let permit = second
-            .wait_for_slot(None, |d| semaphore.acquire_before(d))
-            .expect("no deadline");
-        assert_eq!((permit.slot(), permit.turn()), (0, 2));
+        // The front left: the third is at the front now, and goes through at once.
+        let permit = third.wait_for_slot(None, |_| a_slot(&semaphore));
+        assert!(permit.is_some());
+        std::mem::forget(permit);
         assert_eq!(queue.waiting(), 0);
     }
 
     #[test]
-    fn a_place_gives_up_at_its_deadline_and_leaves_the_queue() {
-        let (queue, semaphore) = (Queue::new(), Arc::new(Semaphore::new(1)));
-        let _held = semaphore.acquire();
-        let Joined::Queued(place) = queue.join(|| semaphore.try_acquire()) else {
-            panic!("the slot is held")
-        };
+    fn a_place_behind_gives_up_at_its_deadline_and_leaves_the_queue() {
+        let semaphore = Arc::new(Semaphore::new(100));
+        let queue = Queue::new();
+        let _front = queued(&queue);
+        let behind = queued(&queue);
         let started = Instant::now();
         let deadline = started + Duration::from_millis(50);
-        assert!(place
-            .wait_for_slot(Some(deadline), |d| semaphore.acquire_before(d))
-            .is_none());
+        let mut called = false;
+        let permit = behind.wait_for_slot(Some(deadline), |_| {
+            called = true;
+            a_slot(&semaphore)
+        });
+        assert!(permit.is_none(), "the place in front never left");
+        assert!(
+            !called,
+            "it went to the semaphore without being at the front"
+        );
         assert!(started.elapsed() >= Duration::from_millis(50));
-        assert_eq!(queue.waiting(), 0, "the place left the queue");
-    }
-
-    #[test]
-    fn a_newcomer_does_not_overtake_the_queue() {
-        let (queue, semaphore) = (Queue::new(), Arc::new(Semaphore::new(1)));
-        let held = semaphore.acquire();
-        let Joined::Queued(waiting) = queue.join(|| semaphore.try_acquire()) else {
-            panic!("must queue")
-        };
-        drop(held);
-        // The slot is free, but someone is queued: a newcomer must queue behind them.
-        assert!(matches!(
-            queue.join(|| semaphore.try_acquire()),
-            Joined::Queued(_)
-        ));
-        let permit = waiting.wait_for_slot(None, |d| semaphore.acquire_before(d));
-        assert_eq!(permit.map(|p| p.slot()), Some(0));
+        assert_eq!(queue.waiting(), 1, "only the front is left");
     }
 }
