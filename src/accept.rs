@@ -227,22 +227,39 @@ mod tests {
     #[test]
     fn a_connection_is_counted_in_the_shutdown_until_its_thread_ends_even_in_a_panic() {
         let shutdown = Shutdown::new();
+        let (started_tx, started) = mpsc::channel();
+        let (release, released) = mpsc::channel();
         let (counted_tx, counted) = mpsc::channel();
+        let released = Mutex::new(released);
         let watched = Arc::clone(&shutdown);
         let addr = start_loop(Limits::default(), &shutdown, move |_stream, peer| {
+            let _ = started_tx.send(());
+            // Each connection takes one word; the lock only hands the receiver round.
+            let _ = released.lock().unwrap().recv_timeout(PATIENCE);
             let _ = counted_tx.send(watched.in_flight());
             panic!("a connection's thread panics (planned, for {peer})");
         });
-        let _client = TcpStream::connect(addr).unwrap();
+        let _first = TcpStream::connect(addr).unwrap();
+        started.recv_timeout(PATIENCE).expect("the first is served");
+        let _second = TcpStream::connect(addr).unwrap();
+        started
+            .recv_timeout(PATIENCE)
+            .expect("the second is served");
+        // Both threads are running, and the accept loop has long gone on from them.
+        release.send(()).unwrap();
         let seen = counted.recv_timeout(PATIENCE);
         assert_eq!(
             seen,
-            Ok(1),
-            "connections counted in the shutdown while one is served"
+            Ok(2),
+            "connections counted in the shutdown while two are served"
         );
+        release.send(()).unwrap();
         shutdown.request();
         let left = shutdown.drain(PATIENCE);
-        assert_eq!(left, 0, "still counted after its thread ended in a panic");
+        assert_eq!(
+            left, 0,
+            "still counted after their threads ended in a panic"
+        );
     }
 
     #[test]

@@ -224,7 +224,7 @@ impl Shutdown {
 
 /// The `signal-watcher` thread: looks at the flag every 50 ms and takes it back to `false`
 /// (two signals within one look count as one). The first signal requests the stop; the next
-/// hurries it, and arms the third to exit at once.
+/// arms the third to exit at once, and hurries the stop.
 fn watch(signalled: &AtomicBool, third_exits: &AtomicBool, shutdown: &Shutdown) {
     // [part 6: signal::watch]
     loop {
@@ -236,8 +236,9 @@ fn watch(signalled: &AtomicBool, third_exits: &AtomicBool, shutdown: &Shutdown) 
             print_line(format_args!("stopping: serving the clients already in, then writing the IP tables (Ctrl-C again to stop at once)"));
             shutdown.request();
         } else {
-            print_line(format_args!("stopping at once: writing the IP tables as they are (Ctrl-C again to exit without them)"));
+            // Armed before the line that says so: the Ctrl-C it invites must find it armed.
             third_exits.store(true, Ordering::SeqCst);
+            print_line(format_args!("stopping at once: writing the IP tables as they are (Ctrl-C again to exit without them)"));
             shutdown.hurry();
         }
     }

@@ -54,7 +54,8 @@ impl Watched {
             ])
             .env(CHILD, "1")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            // Where the test's own output goes: a child that fails says why there.
+            .stderr(Stdio::inherit())
             .spawn()
             .expect("start the child");
         let stdout: ChildStdout = child.stdout.take().unwrap();

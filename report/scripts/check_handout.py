@@ -59,9 +59,12 @@ def rel(path):
 
 
 def markdown_files():
-    """README.md and every Markdown file under report/, in a stable order."""
+    """README.md and every Markdown file under report/, in a stable order. The templates of the
+    students' copy (report/starter/) are not among them: their links are written for that copy,
+    where they become README.md and report/README.md."""
     files = [REPO / "README.md"] + sorted((REPO / "report").rglob("*.md"))
-    return [f for f in files if f.is_file()]
+    starter = REPO / "report" / "starter"
+    return [f for f in files if f.is_file() and starter not in f.parents]
 
 
 def short_diff(expected, actual, a="expected", b="got", limit=30):
