@@ -189,8 +189,11 @@ mod tests {
 
     /// As *Rust Atomics and Locks* counts a condition variable's wake-ups: three threads wait
     /// for the one slot, and each release wakes one of them, not all three. A wait may also end
-    /// spuriously, rarely, so the count may exceed the releases by one; `notify_all` would
-    /// give 3 wake-ups for the first release, and 6 for the three.
+    /// spuriously, rarely, so the count may exceed the releases by one. With `notify_all` the
+    /// first release wakes all three, but this test sees the extra wake-ups only when the woken
+    /// threads have taken the lock back before it looks (a thread woken and waiting for the
+    /// lock still counts as waiting): often, not always. `tests/loom.rs`
+    /// (`one_slot_every_freed_slot_wakes_a_waiter`) sees them in every run.
     #[test]
     fn each_release_wakes_one_waiting_thread() {
         let sem = Arc::new(Semaphore::new(1));
